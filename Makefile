@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up what is missing first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+OFFLINE := HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False
+DEMO_DIR ?= demo_output
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; \
+	  (apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null) || \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null); }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps facenet-pytorch==2.6.0
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(OFFLINE) $(PY) -m generation.mini --out $(DEMO_DIR)/mini --size default --seed 0
+	$(OFFLINE) $(PY) -m dataset_script.build $(DEMO_DIR)/mini --out $(DEMO_DIR)/deepfake_mnist_plus
+	cd $(DEMO_DIR) && $(OFFLINE) ../$(PY) -m dataset_script.inspect deepfake_mnist_plus
+
+test: $(STAMP)
+	$(OFFLINE) $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(OFFLINE) $(PY) -m benchmarks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,160 @@
+"""The dataset card (README.md) of a built repo: YAML ``configs``/``dataset_info`` plus the prose people read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from .schema import ACTIONS, LABEL_NAMES, QUALITIES, action_config_name
+
+CITATION = """@inproceedings{huang2021deepfake,
+  title     = {DeepFake MNIST+: A DeepFake Facial Animation Dataset},
+  author    = {Huang, Jiajun and Wang, Xueyu and Du, Bo and Du, Pei and Xu, Chang},
+  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision Workshops (ICCVW)},
+  year      = {2021}
+}"""
+
+FEATURES = [
+    {"name": "video", "dtype": "video"},
+    {
+        "name": "label",
+        "dtype": {"class_label": {"names": {str(i): name for i, name in enumerate(LABEL_NAMES)}}},
+    },
+    {"name": "action", "dtype": "string"},
+    {"name": "quality", "dtype": "string"},
+    {"name": "video_id", "dtype": "string"},
+    {"name": "source_id", "dtype": "string"},
+    {"name": "driving_id", "dtype": "string"},
+    {"name": "num_frames", "dtype": "int64"},
+]
+
+
+@dataclass
+class ConfigFiles:
+    """Where one configuration's splits live: ``{split name: metadata file}`` plus one video glob."""
+
+    name: str
+    metadata_by_split: dict[str, str]
+    video_glob: str
+
+
+def yaml_header(configs: Sequence[ConfigFiles], default: str) -> dict:
+    entries = []
+    for config in configs:
+        entry = {"config_name": config.name}
+        if config.name == default:
+            entry["default"] = True
+        # datasets picks its loader from file extensions: the video glob makes it the video-folder loader,
+        # and `metadata_filenames` tells that loader which .parquet holds each split's rows.
+        entry["data_files"] = [
+            {"split": split, "path": [metadata, config.video_glob]}
+            for split, metadata in config.metadata_by_split.items()
+        ]
+        entry["metadata_filenames"] = sorted(
+            {metadata.rsplit("/", 1)[-1] for metadata in config.metadata_by_split.values()}
+        )
+        entries.append(entry)
+    return {
+        "pretty_name": "DeepFake MNIST+",
+        "task_categories": ["video-classification"],
+        "tags": ["deepfake-detection", "facial-animation", "first-order-motion-model"],
+        "configs": entries,
+        "dataset_info": [{"config_name": config.name, "features": FEATURES} for config in configs],
+    }
+
+
+def render_card(
+    configs: Sequence[ConfigFiles],
+    counts: dict[str, dict[str, int]],
+    source_description: str,
+    has_identity_split: bool,
+    build_command: str,
+) -> str:
+    """The full README.md; ``counts`` maps config -> split -> rows, for the size table."""
+    header = yaml.safe_dump(yaml_header(configs, default=QUALITIES[0]), sort_keys=False, width=200)
+    example_action = action_config_name(QUALITIES[2], ACTIONS[2])
+    splits_table = "\n".join(
+        f"| `{name}` | "
+        + " | ".join(str(counts[name].get(split, 0)) for split in ("train", "validation", "test"))
+        + " |"
+        for name in counts
+    )
+    identity_text = (
+        "Source identities are known for this build, so every configuration also has an identity-disjoint split, "
+        "`identity_train`/`identity_validation`/`identity_test`: identities are dealt 70/15/15, so no test "
+        "identity (as the face shown, or, for generated data, as the driver) appears in training."
+        if has_identity_split
+        else "Source identities are not known for this build (the official release does not record them), so only "
+        "the paper split is published."
+    )
+    return f"""---
+{header}---
+
+# DeepFake MNIST+
+
+DeepFake MNIST+ (Huang et al., ICCVW 2021) is a facial-animation deepfake dataset: fake clips made by animating
+one still face with another person's motion (First Order Motion Model) in ten actions ({", ".join(ACTIONS)}),
+against real face clips, as 256x256 face crops. This repository was built from: {source_description}.
+
+```python
+from datasets import load_dataset
+ds = load_dataset("deepfake_mnist_plus", "c23")            # a folder of this name in the working directory
+yaw = load_dataset("deepfake_mnist_plus", "{example_action}")    # that action's fakes and as many real clips
+```
+
+## Configurations
+
+* `raw`, `c23`, `c40`: every clip at that quality. `raw` is the release as shipped; `c23` and `c40` are
+  FaceForensics++'s H.264 compression (ffmpeg `libx264 -crf 23` / `-crf 40`, default preset, same fps and size).
+* `<quality>-<action>` (30 in all): the fakes of one action plus an equal number of real clips of the same split
+  (paper Fig. 5). The real clips of each action are a fixed, seed-free draw made at build time.
+
+Columns: `video` (decodes to a torchcodec `VideoDecoder`), `label` (`real`=0, `fake`=1), `action` (empty for real
+clips), `quality`, `video_id`, `source_id` and `driving_id` (where known), `num_frames`.
+
+## Layout
+
+```
+README.md            this card; its YAML names the configurations
+splits.csv           every clip with its split membership, as data
+build_info.json      how and from what this repository was built
+<quality>/<folder>/  the videos (folder = real or an action)
+<quality>/<subset>-<split>.parquet the rows of each configuration's splits
+```
+
+## Splits
+
+The paper uses 70/15/15 per class and says only that the first videos of each class train, the next validate and
+the last test. The default split (`train`/`validation`/`test`) does exactly that per folder, sorted by file name.
+{identity_text}
+
+| configuration | train | validation | test |
+|---|---|---|---|
+{splits_table}
+
+Frame protocol used by this project's detectors: train on K random frames per video, test on 32 evenly spaced
+frames; a video's score is the mean of its frames' fake probabilities.
+
+## How it was built
+
+```
+{build_command}
+```
+
+Every input was decoded in full before the build (size and frame count are in the rows). The build writes into a
+temporary folder and renames it at the end; compressed clips are reused by reruns.
+
+## Licence
+
+The official release (github.com/huangjiadidi/DeepFakeMnist) ships no licence file; its real clips come from
+VoxCeleb1, whose terms (research use, with attribution) apply. Check both before redistributing. Synthetic data
+made by this project's generators carries no third-party content.
+
+## Citation
+
+```bibtex
+{CITATION}
+```
+"""

@@ -1,0 +1,184 @@
+"""Reading frames from videos, and the frame-sampling transform for ``set_transform``/``with_transform``.
+
+Training takes K random frames per video; evaluation takes 32 evenly spaced frames (DeepfakeBench's protocol).
+Only the frames needed are decoded, in one forward pass (sorted indices, so the decoder never seeks back;
+x264's default GOP is 250 frames, so per-frame seeking would decode most of the clip again and again).
+Frames are resized and normalised for a timm ``pretrained_cfg``, so every detector sees what it was built for.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .schema import EVAL_FRAMES_PER_VIDEO
+
+Decoder = Literal["torchcodec", "decord"]
+VideoSource = str | Path | bytes | dict
+
+
+class VideoReadError(RuntimeError):
+    """A video that cannot give the frames asked of it; the message names the file."""
+
+
+def evenly_spaced_indices(num_frames: int, count: int = EVAL_FRAMES_PER_VIDEO) -> np.ndarray:
+    """``count`` frame indices spread from first to last frame; every frame when the clip is shorter."""
+    if num_frames <= count:
+        return np.arange(num_frames)
+    return np.unique(np.linspace(0, num_frames - 1, count).round().astype(np.int64))
+
+
+def random_indices(num_frames: int, count: int, generator: torch.Generator | None = None) -> np.ndarray:
+    """``count`` random distinct frames, sorted (with repeats only when the clip is shorter than ``count``)."""
+    if num_frames >= count:
+        chosen = torch.randperm(num_frames, generator=generator)[:count]
+    else:
+        chosen = torch.randint(num_frames, (count,), generator=generator)
+    return np.sort(chosen.numpy())
+
+
+def _describe(source: VideoSource) -> str:
+    if isinstance(source, dict):
+        return str(source.get("path") or "<video bytes>")
+    return "<video bytes>" if isinstance(source, bytes) else str(source)
+
+
+def _as_decoder_input(source: VideoSource, want_file_object: bool) -> Any:
+    if hasattr(source, "_hf_encoded"):  # a VideoDecoder that `datasets` decoded; reopen its file or bytes
+        source = source._hf_encoded
+    if isinstance(source, dict):
+        source = source.get("bytes") or source.get("path")
+    if isinstance(source, bytes):
+        return io.BytesIO(source) if want_file_object else source
+    return str(source)
+
+
+class VideoFrames:
+    """An open video: its frame count, and ``read(indices)`` giving uint8 frames shaped (N, 3, H, W)."""
+
+    def __init__(self, source: VideoSource, decoder: Decoder = "torchcodec"):
+        self.name = _describe(source)
+        self.decoder_name = decoder
+        try:
+            if decoder == "torchcodec":
+                from torchcodec.decoders import VideoDecoder
+
+                self._reader = VideoDecoder(_as_decoder_input(source, False), seek_mode="exact", num_ffmpeg_threads=1)
+                self.num_frames = int(self._reader.metadata.num_frames or 0)
+            elif decoder == "decord":
+                import decord
+
+                self._reader = decord.VideoReader(_as_decoder_input(source, True), ctx=decord.cpu(0), num_threads=1)
+                self.num_frames = len(self._reader)
+            else:
+                raise ValueError(f"unknown decoder {decoder!r}; use 'torchcodec' or 'decord'")
+        except ValueError:
+            raise
+        except Exception as error:  # decoders raise their own types; callers need one, with the file named
+            raise VideoReadError(f"{self.name}: cannot open video ({type(error).__name__}: {error})") from error
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        indices = [int(i) for i in indices]
+        try:
+            if self.decoder_name == "torchcodec":
+                return self._reader.get_frames_at(indices).data
+            frames = self._reader.get_batch(indices).asnumpy()
+            return torch.from_numpy(frames).permute(0, 3, 1, 2)
+        except Exception as error:
+            raise VideoReadError(f"{self.name}: cannot decode frames {indices[:4]}... ({error})") from error
+
+
+def read_frames(source: VideoSource, indices: Sequence[int], decoder: Decoder = "torchcodec") -> torch.Tensor:
+    """Decode just ``indices`` of a video (a path, bytes, or a ``datasets`` Video dict) as uint8 (N, 3, H, W)."""
+    return VideoFrames(source, decoder).read(indices)
+
+
+def normalise_frames(frames: torch.Tensor, pretrained_cfg: dict) -> torch.Tensor:
+    """uint8 (N, 3, H, W) to the float input a timm model expects: its input size, mean and std."""
+    _, height, width = pretrained_cfg.get("input_size", (3, 224, 224))
+    pixels = frames.float().div_(255.0)
+    if pixels.shape[-2:] != (height, width):
+        mode = "bicubic" if pretrained_cfg.get("interpolation") == "bicubic" else "bilinear"
+        pixels = F.interpolate(pixels, size=(height, width), mode=mode, antialias=True, align_corners=False)
+    mean = torch.tensor(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+    std = torch.tensor(pretrained_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+    return (pixels - mean) / std
+
+
+@dataclass
+class FrameSampler:
+    """A ``set_transform`` callable: each video becomes ``pixel_values`` (K, 3, H, W) and its ``labels``.
+
+    ``on_error="raise"`` stops on a corrupt or too-short video with a VideoReadError naming it;
+    ``on_error="skip"`` gives that row zero frames and ``skipped=True``, and ``collate_frames`` drops it and
+    counts it in the batch's ``num_skipped``. A video is too short when it has fewer than ``min_frames``.
+    """
+
+    pretrained_cfg: dict
+    frames_per_video: int = EVAL_FRAMES_PER_VIDEO
+    train: bool = False
+    decoder: Decoder = "torchcodec"
+    on_error: Literal["raise", "skip"] = "raise"
+    min_frames: int = 1
+    video_column: str = "video"
+    generator: torch.Generator | None = field(default=None, repr=False)
+
+    def sample(self, source: VideoSource) -> torch.Tensor:
+        video = VideoFrames(source, self.decoder)
+        if video.num_frames < max(1, self.min_frames):
+            raise VideoReadError(f"{video.name}: {video.num_frames} frames, fewer than the {self.min_frames} needed")
+        if self.train:
+            indices = random_indices(video.num_frames, self.frames_per_video, self.generator)
+        else:
+            indices = evenly_spaced_indices(video.num_frames, self.frames_per_video)
+        return normalise_frames(video.read(indices), self.pretrained_cfg)
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        _, height, width = self.pretrained_cfg.get("input_size", (3, 224, 224))
+        pixel_values, skipped = [], []
+        for source in batch[self.video_column]:
+            try:
+                pixel_values.append(self.sample(source))
+                skipped.append(False)
+            except VideoReadError:
+                if self.on_error == "raise":
+                    raise
+                pixel_values.append(torch.empty(0, 3, height, width))
+                skipped.append(True)
+        out = {key: values for key, values in batch.items() if key != self.video_column}
+        out["pixel_values"] = pixel_values
+        out["skipped"] = skipped
+        if "label" in batch:
+            out["labels"] = out.pop("label")
+        return out
+
+
+def with_frame_sampling(dataset, sampler: FrameSampler):
+    """The dataset with videos left undecoded (the sampler opens them itself) and the sampler as transform."""
+    from datasets import Video
+
+    return dataset.cast_column(sampler.video_column, Video(decode=False)).with_transform(sampler)
+
+
+def collate_frames(rows: list[dict]) -> dict[str, torch.Tensor]:
+    """Flatten videos into one batch of frames; ``video_index`` maps each frame back to its row."""
+    kept = [row for row in rows if not row.get("skipped")]
+    batch = {"num_skipped": torch.tensor(len(rows) - len(kept))}
+    if not kept:
+        batch["pixel_values"] = torch.empty(0)
+        batch["labels"] = torch.empty(0, dtype=torch.long)
+        batch["video_index"] = torch.empty(0, dtype=torch.long)
+        return batch
+    counts = [row["pixel_values"].shape[0] for row in kept]
+    batch["pixel_values"] = torch.cat([row["pixel_values"] for row in kept])
+    batch["video_index"] = torch.repeat_interleave(torch.arange(len(kept)), torch.tensor(counts))
+    if "labels" in kept[0]:
+        batch["labels"] = torch.repeat_interleave(torch.tensor([row["labels"] for row in kept]), torch.tensor(counts))
+    return batch

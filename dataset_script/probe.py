@@ -1,0 +1,108 @@
+"""Probing input videos before a build: each must decode, and its size and frame count are read.
+
+ffprobe decodes every frame (``-count_frames``), so a truncated file whose header still claims the full length
+is caught by its decode errors and by reading fewer frames than the container declares.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    num_frames: int
+    fps: float
+    codec: str
+
+
+class VideoProbeError(ValueError):
+    """A file that is not a readable video; the message says why."""
+
+
+def _ffprobe() -> str:
+    path = shutil.which("ffprobe")
+    if path is None:
+        raise VideoProbeError(
+            "ffprobe was not found on PATH; install ffmpeg (Debian/Ubuntu: `apt-get install -y ffmpeg`)."
+        )
+    return path
+
+
+def _parse_rate(rate: str) -> float:
+    numerator, _, denominator = rate.partition("/")
+    return float(numerator) / float(denominator or 1) if float(denominator or 1) else 0.0
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Decode ``path`` fully and describe it, or raise VideoProbeError saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoProbeError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise VideoProbeError(f"{path}: zero-byte file")
+    command = [
+        _ffprobe(), "-v", "error", "-select_streams", "v:0", "-count_frames",
+        "-show_entries", "stream=codec_name,width,height,nb_frames,nb_read_frames,avg_frame_rate",
+        "-of", "json", str(path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    streams = json.loads(result.stdout or "{}").get("streams", []) if result.returncode == 0 else []
+    if not streams:
+        reason = errors[0] if errors else "no video stream (audio-only or not a video)"
+        raise VideoProbeError(f"{path}: not a readable video: {reason}")
+    stream = streams[0]
+    frames_read = int(stream.get("nb_read_frames") or 0)
+    frames_declared = int(stream.get("nb_frames") or 0)
+    if frames_read == 0:
+        if errors:
+            raise VideoProbeError(f"{path}: truncated or corrupt: no decodable frames ({errors[0]})")
+        raise VideoProbeError(f"{path}: no decodable frames")
+    if errors or (frames_declared and frames_read < frames_declared):
+        detail = errors[0] if errors else f"{frames_read} of {frames_declared} declared frames decoded"
+        raise VideoProbeError(f"{path}: truncated or corrupt: {detail}")
+    return VideoInfo(
+        width=int(stream["width"]),
+        height=int(stream["height"]),
+        num_frames=frames_read,
+        fps=_parse_rate(stream.get("avg_frame_rate", "0/1")),
+        codec=stream.get("codec_name", ""),
+    )
+
+
+def probe_videos(
+    paths: list[Path], workers: int, progress: bool = True
+) -> tuple[dict[Path, VideoInfo], dict[Path, str]]:
+    """Probe many files in parallel; returns (infos of good files, reason per bad file)."""
+    infos: dict[Path, VideoInfo] = {}
+    problems: dict[Path, str] = {}
+
+    def attempt(path: Path) -> tuple[Path, VideoInfo | None, str | None]:
+        try:
+            return path, probe_video(path), None
+        except VideoProbeError as error:
+            return path, None, str(error).removeprefix(f"{path}: ")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for path, info, problem in tqdm(
+            pool.map(attempt, paths),
+            total=len(paths),
+            desc="probing",
+            unit="video",
+            disable=not progress,
+        ):
+            if info is not None:
+                infos[path] = info
+            else:
+                problems[path] = problem or "unreadable"
+    return infos, problems

@@ -1,0 +1,81 @@
+"""The data schema of DeepFake MNIST+: labels, actions, qualities, and the release's folder names.
+
+Everything else in the project imports these names instead of repeating them.
+"""
+
+from __future__ import annotations
+
+LABEL_NAMES: tuple[str, ...] = ("real", "fake")
+"""Class names in label order: ``real`` = 0, ``fake`` = 1 (the convention of FaceForensics++ and DeepfakeBench)."""
+REAL, FAKE = 0, 1
+
+ACTIONS: tuple[str, ...] = (
+    "blink",
+    "open_mouth",
+    "yaw",
+    "nod",
+    "right_slope",
+    "left_slope",
+    "look_up",
+    "smile",
+    "surprise",
+    "embarrassment",
+)
+"""The ten animation actions, canonical names in the paper's order."""
+
+QUALITIES: tuple[str, ...] = ("raw", "c23", "c40")
+"""``raw`` is the release as shipped; ``c23``/``c40`` are FaceForensics++'s H.264 CRF levels."""
+
+CRF_BY_QUALITY: dict[str, int] = {"c23": 23, "c40": 40}
+
+REAL_FOLDER = "real"
+"""Canonical folder (and ``action``-less class) name of real clips in datasets we build."""
+
+RELEASE_FOLDER_TO_ACTION: dict[str, str] = {
+    "blink": "blink",
+    "mouth": "open_mouth",
+    "yaw": "yaw",
+    "nod": "nod",
+    "right_slope": "right_slope",
+    "left_slope": "left_slope",
+    "up": "look_up",
+    "smile": "smile",
+    "surpise": "surprise",  # sic: the official release misspells it
+    "embarrass": "embarrassment",
+}
+"""Folder names of the official release (github huangjiadidi/DeepFakeMnist) mapped to canonical actions."""
+
+ACTION_TO_RELEASE_FOLDER: dict[str, str] = {action: folder for folder, action in RELEASE_FOLDER_TO_ACTION.items()}
+
+REAL_FOLDER_CANDIDATES: tuple[str, ...] = ("original", "real")
+"""The release does not document its real-video folder; the authors' figures call that class ``original``."""
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+IDENTITY_SPLIT_PREFIX = "identity_"
+"""Identity-disjoint splits are published next to the paper splits as ``identity_train`` etc."""
+
+EVAL_FRAMES_PER_VIDEO = 32
+"""Test protocol: 32 evenly spaced frames per video (DeepfakeBench's convention)."""
+
+
+def action_config_name(quality: str, action: str) -> str:
+    """Name of the per-action configuration, for example ``c40-yaw``."""
+    return f"{quality}-{action}"
+
+
+def all_config_names() -> list[str]:
+    """The 33 configurations: one per quality, then one per (quality, action)."""
+    names = list(QUALITIES)
+    names += [action_config_name(q, a) for q in QUALITIES for a in ACTIONS]
+    return names
+
+
+def canonical_action(folder_name: str) -> str | None:
+    """Canonical action for a release folder name, accepting canonical names too; None if unknown."""
+    if folder_name in RELEASE_FOLDER_TO_ACTION:
+        return RELEASE_FOLDER_TO_ACTION[folder_name]
+    if folder_name in ACTIONS:
+        return folder_name
+    return None

@@ -1,0 +1,1 @@
+"""Part of deepfake-mnist-plus; see the README."""

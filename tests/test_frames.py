@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, Video
+
+from dataset_script.frames import (
+    FrameSampler,
+    VideoReadError,
+    collate_frames,
+    evenly_spaced_indices,
+    normalise_frames,
+    random_indices,
+    read_frames,
+    with_frame_sampling,
+)
+
+CFG = {"input_size": (3, 40, 40), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+
+
+def test_evenly_spaced_indices_span_the_clip():
+    indices = evenly_spaced_indices(250, 32)
+    assert len(indices) == 32 and indices[0] == 0 and indices[-1] == 249
+    assert np.all(np.diff(indices) > 0)
+    assert list(evenly_spaced_indices(10, 32)) == list(range(10))
+
+
+def test_random_indices_are_sorted_distinct_and_seeded():
+    first = random_indices(100, 8, torch.Generator().manual_seed(3))
+    again = random_indices(100, 8, torch.Generator().manual_seed(3))
+    assert list(first) == list(again) and len(set(first)) == 8 and list(first) == sorted(first)
+
+
+def test_decoders_give_identical_frames(clip_factory):
+    path = clip_factory(frames=30, size=64)  # decord mis-copies some small widths (48); real clips are 256
+    indices = [0, 7, 15, 29]
+    torchcodec_frames = read_frames(path, indices, "torchcodec")
+    assert torchcodec_frames.shape == (4, 3, 64, 64) and torchcodec_frames.dtype == torch.uint8
+    assert torch.equal(torchcodec_frames, read_frames(path, indices, "decord"))
+    assert not torch.equal(torchcodec_frames[0], torchcodec_frames[3])
+
+
+def test_normalise_uses_the_pretrained_cfg():
+    white = torch.full((1, 3, 20, 20), 255, dtype=torch.uint8)
+    out = normalise_frames(white, CFG)
+    assert out.shape == (1, 3, 40, 40)
+    assert torch.allclose(out, torch.full_like(out, 2.0))  # (1 - 0.5) / 0.25
+
+
+@pytest.mark.parametrize("decoder", ["torchcodec", "decord"])
+def test_sampler_in_a_dataloader_with_workers(clip_factory, decoder):
+    paths = [str(clip_factory(frames=20, seed=s)) for s in range(4)]
+    dataset = Dataset.from_dict({"video": paths, "label": [0, 1, 0, 1]}).cast_column("video", Video())
+    sampled = with_frame_sampling(dataset, FrameSampler(CFG, frames_per_video=5, train=True, decoder=decoder))
+    loader = torch.utils.data.DataLoader(sampled, batch_size=2, num_workers=2, collate_fn=collate_frames)
+    batches = list(loader)
+    assert [b["pixel_values"].shape for b in batches] == [(10, 3, 40, 40)] * 2
+    assert batches[0]["labels"].tolist() == [0] * 5 + [1] * 5
+    evaluation = with_frame_sampling(dataset, FrameSampler(CFG, train=False, decoder=decoder))
+    assert evaluation[0]["pixel_values"].shape == (20, 3, 40, 40)  # a 20-frame clip gives all its frames
+
+
+def test_corrupt_video_raises_naming_it_or_is_skipped_and_counted(tmp_path, clip_factory):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    paths = [str(clip_factory(frames=12)), str(bad)]
+    dataset = Dataset.from_dict({"video": paths, "label": [0, 1]})
+    strict = with_frame_sampling(dataset, FrameSampler(CFG, frames_per_video=4, train=True))
+    with pytest.raises(VideoReadError, match="broken.mp4"):
+        strict[1]
+    lenient = with_frame_sampling(dataset, FrameSampler(CFG, frames_per_video=4, train=True, on_error="skip"))
+    batch = collate_frames([lenient[0], lenient[1]])
+    assert batch["num_skipped"].item() == 1 and batch["pixel_values"].shape[0] == 4
+
+
+def test_too_short_video_is_an_error(clip_factory):
+    sampler = FrameSampler(CFG, frames_per_video=4, train=True, min_frames=16)
+    with pytest.raises(VideoReadError, match="8 frames, fewer than the 16 needed"):
+        sampler.sample(str(clip_factory(frames=8)))
