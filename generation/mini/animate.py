@@ -128,7 +128,7 @@ def sensor_noise(frames: np.ndarray, generator: torch.Generator) -> np.ndarray:
     picks = torch.randint(0, 8, (len(frames),), generator=generator).tolist()
     offsets = torch.randint(0, height, (len(frames), 2), generator=generator).tolist()
     noisy = frames.astype(np.int16)
-    for frame, pick, (dy, dx) in zip(noisy, picks, offsets):
+    for frame, pick, (dy, dx) in zip(noisy, picks, offsets, strict=True):
         frame += bank[pick, dy : dy + height, dx : dx + width]
     return np.clip(noisy, 0, 255).astype(np.uint8)
 

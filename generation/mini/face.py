@@ -327,7 +327,7 @@ def _render_body(identity: Identity, centre: torch.Tensor, room: torch.Tensor, p
     neck_x = px - centre[:, 0, None, None] * 0.8
     neck = _soft(torch.abs(neck_x) - half_neck, 0.01) * (py > centre[:, 1, None, None])
     neck_shade = 0.45 + 0.3 * (1 - (neck_x / half_neck) ** 2).clamp_min(0)
-    body = torch.lerp(room.expand(frames, -1, -1, -1), torch.tensor(identity.skin).view(1, 3, 1, 1) * neck_shade[:, None],
-                      neck[:, None])  # fmt: skip
+    neck_colour = torch.tensor(identity.skin).view(1, 3, 1, 1) * neck_shade[:, None]
+    body = torch.lerp(room.expand(frames, -1, -1, -1), neck_colour, neck[:, None])
     shoulders = _soft(_ellipse(px, py, centre[:, 0, None, None] * 0.5, 1.35, 1.0, 0.5), 0.01)
     return _paint(body, identity.shirt, shoulders)
