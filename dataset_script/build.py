@@ -262,7 +262,8 @@ def write_metadata(staging: Path, clips: list[Clip], qualities, has_identity: bo
                     relative = f"{quality}/{subset}-{split_name}.parquet"
                     _write_metadata_file(staging / relative, members, quality)
                     metadata_by_split[split_name] = relative
-                    counts[name][split_name] = len(members)
+                    media = sum((staging / quality / clip.relative_path(quality)).stat().st_size for clip in members)
+                    counts[name][split_name] = (len(members), media + (staging / relative).stat().st_size)
             ordered = dict(sorted(metadata_by_split.items(), key=lambda item: _split_order(item[0])))
             configs.append(ConfigFiles(name, ordered, f"{quality}/*/*"))
     return configs, counts

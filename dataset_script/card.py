@@ -9,6 +9,7 @@ import yaml
 
 from .schema import ACTIONS, LABEL_NAMES, QUALITIES, action_config_name
 
+SPLIT_COLUMNS = ("train", "validation", "test")
 CITATION = """@inproceedings{huang2021deepfake,
   title     = {DeepFake MNIST+: A DeepFake Facial Animation Dataset},
   author    = {Huang, Jiajun and Wang, Xueyu and Du, Bo and Du, Pei and Xu, Chang},
@@ -40,7 +41,11 @@ class ConfigFiles:
     video_glob: str
 
 
-def yaml_header(configs: Sequence[ConfigFiles], default: str) -> dict:
+def yaml_header(configs: Sequence[ConfigFiles], default: str, sizes: dict[str, dict[str, tuple[int, int]]]) -> dict:
+    """The card's YAML. ``sizes`` gives (rows, bytes) per config and split.
+
+    Recording sizes is not only informative: `datasets` names its cache after the card's YAML, not after the
+    files, so two builds with identical YAML would share a cache and the second would load the first's rows."""
     entries = []
     for config in configs:
         entry = {"config_name": config.name}
@@ -61,25 +66,38 @@ def yaml_header(configs: Sequence[ConfigFiles], default: str) -> dict:
         "task_categories": ["video-classification"],
         "tags": ["deepfake-detection", "facial-animation", "first-order-motion-model"],
         "configs": entries,
-        "dataset_info": [{"config_name": config.name, "features": FEATURES} for config in configs],
+        "dataset_info": [
+            {
+                "config_name": config.name,
+                "features": FEATURES,
+                "splits": [
+                    {
+                        "name": split,
+                        "num_bytes": sizes[config.name][split][1],
+                        "num_examples": sizes[config.name][split][0],
+                    }
+                    for split in config.metadata_by_split
+                ],
+                "dataset_size": sum(size for _, size in sizes[config.name].values()),
+            }
+            for config in configs
+        ],
     }
 
 
 def render_card(
     configs: Sequence[ConfigFiles],
-    counts: dict[str, dict[str, int]],
+    sizes: dict[str, dict[str, tuple[int, int]]],
     source_description: str,
     has_identity_split: bool,
     build_command: str,
 ) -> str:
-    """The full README.md; ``counts`` maps config -> split -> rows, for the size table."""
-    header = yaml.safe_dump(yaml_header(configs, default=QUALITIES[0]), sort_keys=False, width=200)
+    """The full README.md; ``sizes`` maps config -> split -> (rows, bytes)."""
+    header = yaml.safe_dump(yaml_header(configs, QUALITIES[0], sizes), sort_keys=False, width=200)
     example_action = action_config_name(QUALITIES[2], ACTIONS[2])
     splits_table = "\n".join(
-        f"| `{name}` | "
-        + " | ".join(str(counts[name].get(split, 0)) for split in ("train", "validation", "test"))
-        + " |"
-        for name in counts
+        f"| `{name}` | " + " | ".join(str(sizes[name].get(split, (0, 0))[0]) for split in SPLIT_COLUMNS) + " |"
+        for name in sizes
     )
     identity_text = (
         "Source identities are known for this build, so every configuration also has an identity-disjoint split, "

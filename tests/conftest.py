@@ -61,6 +61,21 @@ def make_release(
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_datasets_cache(tmp_path_factory):
+    """Each test session gets its own `datasets` cache, so no test reads what an earlier run prepared."""
+    previous = os.environ.get("HF_DATASETS_CACHE")
+    os.environ["HF_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("datasets_cache"))
+    import datasets.config
+
+    datasets.config.HF_DATASETS_CACHE = Path(os.environ["HF_DATASETS_CACHE"])
+    yield
+    if previous is None:
+        os.environ.pop("HF_DATASETS_CACHE")
+    else:
+        os.environ["HF_DATASETS_CACHE"] = previous
+
+
 @pytest.fixture
 def clip_factory(tmp_path):
     counter = iter(range(10_000))

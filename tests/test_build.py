@@ -155,3 +155,14 @@ def test_real_folder_by_flag_and_manifest_gives_identity_split(tmp_path):
     train_ids = set(dataset["identity_train"]["source_id"])
     assert train_ids and not train_ids & set(dataset["identity_test"]["source_id"])
     assert dataset["train"][0]["source_id"].startswith("id")
+
+
+def test_a_rebuild_with_other_content_is_not_served_from_a_stale_cache(tmp_path):
+    """`datasets` keys its cache on the card's YAML; the card records sizes, so new content means a new key."""
+    first = make_release(tmp_path / "first", per_folder=3, frames=8, size=32)
+    second = make_release(tmp_path / "second", per_folder=3, frames=12, size=32)
+    for source, parent in ((first, "a"), (second, "b")):
+        out = build(BuildConfig(source=source, out=tmp_path / parent / "deepfake_mnist_plus", qualities=("raw",),
+                                progress=False))  # fmt: skip
+        frames = set(load_dataset(str(out), "raw", split="train")["num_frames"])
+        assert frames == {8 if parent == "a" else 12}

@@ -1,0 +1,8 @@
+"""make bench: every benchmark, each printing its ratio against the baseline it must beat."""
+
+from . import compression, frame_sampling, mini_generation
+
+if __name__ == "__main__":
+    frame_sampling.main()
+    compression.main()
+    mini_generation.main()

@@ -1,0 +1,165 @@
+"""The synthetic mini: renderer, actions, animation, the generator's plan, and the command end to end."""
+
+import hashlib
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+import torch
+from datasets import get_dataset_config_names, load_dataset
+
+from dataset_script.build import BuildConfig, build
+from dataset_script.frames import read_frames
+from dataset_script.release import read_manifest
+from dataset_script.schema import ACTION_TO_RELEASE_FOLDER, ACTIONS
+from dataset_script.splits import identity_split
+from generation.mini.actions import action_trajectory
+from generation.mini.animate import animate, geometry_keypoints
+from generation.mini.face import FaceState, Identity, render
+from generation.mini.generate import MiniSize, generate, plan_clips
+
+
+@pytest.fixture(scope="module")
+def person():
+    return Identity.sample("person", torch.Generator().manual_seed(3))
+
+
+def _state(**values):
+    state = FaceState.neutral(1)
+    for name, value in values.items():
+        getattr(state, name)[:] = value
+    return state
+
+
+def _whites(image, rows, columns=(0, 256)):
+    """Pixels of eye white or teeth: bright in every channel (skin is never bright in blue)."""
+    return int((image[0, :, rows[0] : rows[1], columns[0] : columns[1]].min(0).values > 0.6).sum())
+
+
+def _dark(image, rows):
+    return int((image[0, :, rows[0] : rows[1]].mean(0) < 0.15).sum())
+
+
+EYES, MOUTH = (80, 135), (135, 200)
+
+
+def test_eyelids_cover_the_eyes(person):
+    open_eyes, closed_eyes = render(person, _state(eyelid=0.0)), render(person, _state(eyelid=1.0))
+    assert _whites(open_eyes, EYES) > 50
+    assert _whites(closed_eyes, EYES) < _whites(open_eyes, EYES) / 10
+
+
+def test_open_mouth_shows_its_inside(person):
+    closed, opened = render(person, _state(mouth_open=0.0)), render(person, _state(mouth_open=1.0))
+    assert _dark(opened, MOUTH) > _dark(closed, MOUTH) + 100  # the cavity
+    assert _whites(opened, MOUTH) > _whites(closed, MOUTH) + 5  # the teeth
+
+
+def test_yaw_hides_the_far_side(person):
+    frontal, turned = render(person, _state()), render(person, _state(yaw=35.0))
+    halves = lambda image: (_whites(image, EYES, (0, 128)), _whites(image, EYES, (128, 256)))  # noqa: E731
+    assert min(halves(frontal)) > 20  # both eyes seen
+    assert min(halves(turned)) < max(halves(turned)) / 4  # the far eye is (mostly) hidden
+    shading_change = (frontal - turned).abs().mean()
+    assert shading_change > 0.02
+
+
+def test_every_action_moves_what_it_should():
+    generator = torch.Generator().manual_seed(0)
+    peak = {action: action_trajectory(action, 48, generator) for action in ACTIONS}
+    assert peak["blink"].eyelid.max() > 0.8
+    assert peak["open_mouth"].mouth_open.max() > 0.5
+    assert peak["yaw"].yaw.abs().max() > 18
+    assert peak["nod"].pitch.max() > 10
+    assert peak["right_slope"].roll.max() > 10 and peak["left_slope"].roll.min() < -10
+    assert peak["look_up"].pitch.min() < -10
+    assert peak["smile"].smile.max() > 0.6
+    assert peak["surprise"].brow_raise.max() > 0.6 and peak["surprise"].eyelid.min() < -0.3
+    assert peak["embarrassment"].pitch.max() > 8
+    with pytest.raises(ValueError, match="unknown action"):
+        action_trajectory("wink", 10, generator)
+
+
+def test_timing_and_amplitude_vary_between_clips():
+    first = action_trajectory("yaw", 48, torch.Generator().manual_seed(1)).yaw
+    second = action_trajectory("yaw", 48, torch.Generator().manual_seed(2)).yaw
+    assert first.abs().argmax() != second.abs().argmax() or first.abs().max() != second.abs().max()
+
+
+def test_animating_with_the_sources_own_still_motion_reproduces_the_source(person):
+    pose = _state(yaw=3.0)
+    source = render(person, pose)
+    still = FaceState(**{name: value.expand(6) for name, value in vars(pose).items()})
+    video = animate(source, person, pose, person, still, jitter=torch.zeros(6, 2))
+    assert (video - source).abs().mean() < 2e-3
+
+
+def test_geometry_keypoints_follow_the_head(person):
+    frontal, _ = geometry_keypoints(person, _state())
+    turned, jacobians = geometry_keypoints(person, _state(yaw=30.0))
+    assert torch.allclose(frontal[0, 1, 0], -frontal[0, 2, 0] + 2 * frontal[0, 0, 0], atol=1e-5)  # eyes symmetric
+    assert (turned[0, 5, 0] - frontal[0, 5, 0]).abs() > 0.1  # the nose tip swings with yaw
+    assert jacobians.shape == (1, 10, 2, 2)
+
+
+def test_plan_balances_identities_and_keeps_drivers_inside_their_split():
+    size = MiniSize(identities=20, frames=48)
+    plans = plan_clips(size, seed=0)
+    reals = [p for p in plans if p.label == "real"]
+    fakes = [p for p in plans if p.label == "fake"]
+    assert len(reals) == 200 and Counter(p.action for p in fakes) == {action: 20 for action in ACTIONS}
+    assert Counter(p.source_id for p in reals) == Counter(p.source_id for p in fakes)  # identity says nothing
+    splits = identity_split({p.source_id for p in plans})
+    assert all(splits[p.source_id] == splits[p.driving_id] and p.source_id != p.driving_id for p in fakes)
+    drivers = Counter((p.driving_id, p.action) for p in fakes)
+    assert max(drivers.values()) == 1  # each real clip drives one fake
+    assert len({p.file for p in plans}) == len(plans)
+
+
+def _digest(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.mp4")}
+
+
+def test_same_seed_gives_byte_identical_videos(tmp_path):
+    tiny = MiniSize(identities=3, frames=4)
+    first = generate(tmp_path / "a", tiny, seed=5, workers=1, progress=False)
+    second = generate(tmp_path / "b", tiny, seed=5, workers=2, progress=False)
+    other = generate(tmp_path / "c", tiny, seed=6, workers=2, progress=False)
+    assert _digest(first) == _digest(second) and len(_digest(first)) == 60
+    assert _digest(first) != _digest(other)
+    assert (first / "manifest.csv").read_bytes() == (second / "manifest.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def smoke_mini(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mini") / "DeepFakeMnist"
+    command = [sys.executable, "-m", "generation.mini", "--out", str(out), "--size", "smoke", "--seed", "0",
+               "--no-progress"]  # fmt: skip
+    subprocess.run(command, check=True)
+    return out
+
+
+def test_smoke_mini_is_in_the_release_layout(smoke_mini):
+    for action in ACTIONS:
+        assert len(list((smoke_mini / ACTION_TO_RELEASE_FOLDER[action]).glob("*.mp4"))) >= 7
+    assert len(list((smoke_mini / "original").glob("*.mp4"))) >= 70
+    manifest = read_manifest(smoke_mini)
+    assert len(manifest) == 140 and {row.label for row in manifest.values()} == {"real", "fake"}
+    frames = read_frames(smoke_mini / next(iter(manifest)), list(range(16)))
+    assert frames.shape == (16, 3, 256, 256)
+    assert (smoke_mini / "contact_sheet.png").stat().st_size > 10_000
+
+
+def test_smoke_mini_builds_with_every_split_of_every_config_non_empty(smoke_mini, tmp_path):
+    out = build(BuildConfig(source=smoke_mini, out=tmp_path / "deepfake_mnist_plus", progress=False))
+    names = get_dataset_config_names(str(out))
+    assert len(names) == 33
+    for name in names:
+        dataset = load_dataset(str(out), name)
+        assert set(dataset) == {"train", "validation", "test", "identity_train", "identity_validation", "identity_test"}
+        assert all(len(rows) > 0 for rows in dataset.values()), name
+    raw = load_dataset(str(out), "raw")
+    train_people = set(raw["identity_train"]["source_id"]) | set(raw["identity_train"]["driving_id"]) - {None}
+    test_people = set(raw["identity_test"]["source_id"]) | set(raw["identity_test"]["driving_id"]) - {None}
+    assert train_people and test_people and not train_people & test_people
