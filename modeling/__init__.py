@@ -1,1 +1,8 @@
-"""Part of deepfake-mnist-plus; see the README."""
+"""Detectors for DeepFake MNIST+: timm models (MesoInception-4 is ours), one factory, the transformers wrapper."""
+
+from .factory import LABELS, PAPER_MODELS, DetectorInfo, create_detector
+from .mesonet import MesoInception4
+from .transformers_wrapper import cam_inputs, save_detector, wrap
+
+__all__ = ["LABELS", "PAPER_MODELS", "DetectorInfo", "MesoInception4", "cam_inputs", "create_detector", "save_detector",
+           "wrap"]  # fmt: skip

@@ -106,6 +106,22 @@ def blur(frames: torch.Tensor, factor: int = 8) -> torch.Tensor:
     return F.interpolate(small, size=frames.shape[-2:], mode="bilinear", align_corners=False)
 
 
+DECODER_SCALE = 2
+DECODER_BLEND = 0.25
+
+
+def decode(frames: torch.Tensor, scale: int = DECODER_SCALE, blend: float = DECODER_BLEND) -> torch.Tensor:
+    """FOMM's generator re-synthesises every frame from downsampled features, upsampling
+    them with nearest-neighbour steps and convolutions. That leaves its fingerprint on every fake frame, even where
+    nothing moves; here, part of the frame is rebuilt the same way (average-pool, nearest-upsample, smooth)."""
+    small = F.avg_pool2d(frames, scale)
+    rebuilt = F.interpolate(small, scale_factor=scale, mode="nearest")
+    kernel = torch.tensor([1.0, 2.0, 1.0])
+    kernel = (kernel[:, None] * kernel[None, :] / 16).expand(frames.shape[1], 1, 3, 3).contiguous()
+    rebuilt = F.conv2d(F.pad(rebuilt, (1, 1, 1, 1), mode="replicate"), kernel, groups=frames.shape[1])
+    return torch.lerp(frames, rebuilt, blend)
+
+
 def camera_jitter(frames: int, generator: torch.Generator, size: int = 256) -> torch.Tensor:
     """Per-frame sub-pixel camera shake, (T, 2) in [-1, 1] units."""
     return (torch.rand(frames, 2, generator=generator) * 2 - 1) * JITTER_PIXELS * 2 / size
@@ -166,5 +182,5 @@ def animate(
         fields = F.interpolate(fields, size=(size, size), mode="bilinear")
         full, occlusion = fields[:, :2].permute(0, 2, 3, 1), fields[:, 2:]
         warped = warp(source_image.expand(full.shape[0], -1, -1, -1), full + jitter[part, None, None, :])
-        outputs.append(torch.lerp(blur(warped), warped, occlusion))
+        outputs.append(decode(torch.lerp(blur(warped), warped, occlusion)))
     return torch.cat(outputs)

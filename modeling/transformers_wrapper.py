@@ -1,0 +1,67 @@
+"""Detectors as transformers models (``TimmWrapperForImageClassification``) that timm loads too.
+
+The saved folder holds ``config.json`` (timm's hub config, which is also a ``TimmWrapperConfig``) and
+``model.safetensors`` with timm's own parameter names, so both of these load it with identical logits:
+
+    AutoModelForImageClassification.from_pretrained(folder)
+    timm.create_model("local-dir:" + folder, pretrained=True)   # after `import modeling`
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
+
+from .factory import LABELS, DetectorInfo
+
+
+def wrapper_config(model: nn.Module, info: DetectorInfo) -> TimmWrapperConfig:
+    return TimmWrapperConfig(
+        architecture=info.name,
+        pretrained_cfg=info.pretrained_cfg(model),
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: index for index, label in enumerate(LABELS)},
+        do_pooling=False,
+        model_args={},  # timm reads this key and fails on null
+    )
+
+
+def wrap(model: nn.Module, info: DetectorInfo) -> TimmWrapperForImageClassification:
+    """A transformers model around (a copy of the weights of) the timm ``model``."""
+    wrapped = TimmWrapperForImageClassification(wrapper_config(model, info))
+    wrapped.timm_model.load_state_dict(model.state_dict())
+    return wrapped
+
+
+def save_detector(model: nn.Module, info: DetectorInfo, folder: str | Path) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` (timm parameter names) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = wrapper_config(model, info)
+    config.num_classes = len(LABELS)
+    config.save_pretrained(folder)
+    state = {key: value.detach().contiguous().cpu() for key, value in model.state_dict().items()}
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+def timm_model_of(model: nn.Module) -> nn.Module:
+    """The timm module inside a wrapper (or the module itself)."""
+    return getattr(model, "timm_model", model)
+
+
+@torch.no_grad()
+def cam_inputs(model: nn.Module, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What class activation maps need: the last convolutional features and, for global-average-pooled models,
+    the classifier weights (None where the head is not a single linear layer on pooled features: use Grad-CAM)."""
+    inner = timm_model_of(model)
+    features = inner.forward_features(pixel_values)
+    classifier = inner.get_classifier()
+    pooled_globally = hasattr(inner, "global_pool") and isinstance(classifier, nn.Linear)
+    weights = classifier.weight if pooled_globally and classifier.in_features == features.shape[1] else None
+    return features, weights

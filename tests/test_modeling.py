@@ -1,0 +1,71 @@
+"""Detectors: the registry, MesoInception-4, and saving in a form both transformers and timm load."""
+
+import pytest
+import timm
+import torch
+from transformers import AutoModelForImageClassification
+
+import modeling
+from modeling import PAPER_MODELS, cam_inputs, create_detector, save_detector
+
+
+def test_mesoinception4_is_registered_with_its_pretrained_cfg():
+    model = timm.create_model("mesoinception4", num_classes=2)
+    assert model.pretrained_cfg["input_size"] == (3, 256, 256)
+    assert model.pretrained_cfg["mean"] == (0.5, 0.5, 0.5) and model.pretrained_cfg["std"] == (0.5, 0.5, 0.5)
+    assert sum(p.numel() for p in model.parameters()) == 28_632  # 28,615 of the original, plus a second logit
+    assert model(torch.randn(2, 3, 256, 256)).shape == (2, 2)
+    assert model.forward_features(torch.randn(1, 3, 256, 256)).shape == (1, 16, 32, 32)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_MODELS))
+def test_every_paper_model_builds_with_two_classes_and_its_input_size(name):
+    model, info = create_detector(name, pretrained=None)
+    assert model.get_classifier().out_features == 2
+    assert info.input_size == PAPER_MODELS[name]
+    assert info.init == "random"  # no ImageNet weights can be in this machine's cache
+
+
+def test_any_timm_model_and_a_clear_error_for_unknown_names():
+    model, info = create_detector("resnet18", pretrained=None)
+    assert model.get_classifier().out_features == 2 and info.input_size == 224
+    with pytest.raises(ValueError, match="unknown model 'resnet5000'"):
+        create_detector("resnet5000")
+    with pytest.raises(FileNotFoundError, match="no ImageNet weights"):
+        create_detector("resnet18", pretrained=True)
+
+
+def test_xception_can_train_its_classifier_only():
+    model, info = create_detector("legacy_xception", freeze_backbone=True)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"fc.weight", "fc.bias"} and info.frozen_backbone
+
+
+@pytest.mark.parametrize("name", ["mesoinception4", "resnet50"])
+def test_saved_detector_loads_in_transformers_and_timm_with_identical_logits(tmp_path, name):
+    model, info = create_detector(name)
+    model.eval()
+    save_detector(model, info, tmp_path)
+    wrapped = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    assert type(wrapped).__name__ == "TimmWrapperForImageClassification"
+    assert wrapped.config.id2label == {0: "real", 1: "fake"}
+    reloaded = timm.create_model(f"local-dir:{tmp_path}", pretrained=True).eval()
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(pixels)
+        assert torch.equal(wrapped(pixel_values=pixels).logits, expected)
+        assert torch.equal(reloaded(pixels), expected)
+    assert tuple(reloaded.pretrained_cfg["input_size"]) == (3, info.input_size, info.input_size)
+
+
+def test_cam_inputs_give_features_and_classifier_weights_where_pooling_is_global():
+    resnet, _ = create_detector("resnet18")
+    features, weights = cam_inputs(resnet.eval(), torch.randn(1, 3, 64, 64))
+    assert features.shape[1] == weights.shape[1] == 512
+    meso, _ = create_detector("mesoinception4")
+    features, weights = cam_inputs(meso.eval(), torch.randn(1, 3, 64, 64))
+    assert features.shape[1] == 16 and weights is None  # not a global-pooled linear head: Grad-CAM instead
+
+
+def test_modeling_exports_its_public_names():
+    assert {"create_detector", "save_detector", "wrap", "MesoInception4"} <= set(modeling.__all__)
