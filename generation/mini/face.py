@@ -294,7 +294,10 @@ def _render_head(identity: Identity, state: FaceState, centre: torch.Tensor, px:
     light_local = torch.einsum("tji,j->ti", rotation, light)
     half_local = torch.einsum("tji,j->ti", rotation, half)
     diffuse = (sum(normal[i] * light_local[:, i, None, None] for i in range(3)) / normal_length).clamp_min(0)
-    specular = (sum(normal[i] * half_local[:, i, None, None] for i in range(3)) / normal_length).clamp_min(0) ** 20
+    specular = (sum(normal[i] * half_local[:, i, None, None] for i in range(3)) / normal_length).clamp_min(0)
+    specular = specular * specular
+    specular = specular * specular
+    specular = specular * specular * specular * specular * specular  # ** 20, as products: pow is slow
 
     texture = expression_textures(identity, state)
     albedo = torch.nn.functional.grid_sample(texture, torch.stack([u, v], -1).clamp(-1, 1), align_corners=False)

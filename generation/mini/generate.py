@@ -27,7 +27,7 @@ from dataset_script.splits import identity_split, stable_hash
 
 from ..motion import to_numpy_image
 from .actions import action_trajectory, source_pose
-from .animate import animate, camera_jitter, film, sensor_noise
+from .animate import animate, camera_jitter, decoder_fingerprint, film, sensor_noise
 from .face import Identity, render
 
 FPS = 25
@@ -137,8 +137,13 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
         pose = source_pose(generator)
         motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
         video = animate(render(source, pose), source, pose, driver, motion, camera_jitter(frames, generator))
+    frames = to_numpy_image(video)
+    if plan.label == "fake":
+        frames = sensor_noise(decoder_fingerprint(frames), generator)
+    else:
+        frames = sensor_noise(frames, generator)
     target.parent.mkdir(parents=True, exist_ok=True)
-    encode(sensor_noise(to_numpy_image(video), generator), target)
+    encode(frames, target)
 
 
 def _keep_freed_memory() -> None:
