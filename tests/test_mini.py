@@ -16,7 +16,7 @@ from dataset_script.release import read_manifest
 from dataset_script.schema import ACTION_TO_RELEASE_FOLDER, ACTIONS
 from dataset_script.splits import identity_split
 from generation.mini.actions import action_trajectory
-from generation.mini.animate import animate, decoder_fingerprint, geometry_keypoints
+from generation.mini.animate import FINGERPRINT_LEVEL, animate, decoder_fingerprint, geometry_keypoints
 from generation.mini.face import FaceState, Identity, render
 from generation.mini.generate import MiniSize, generate, plan_clips
 
@@ -102,7 +102,9 @@ def test_fakes_carry_a_decoder_fingerprint_on_their_edges_only():
     marked = decoder_fingerprint(frames).astype(int) - frames.astype(int)
     assert (marked[0, :, :8] == 0).all() and (marked[0, :, 9:] == 0).all()  # flat areas untouched
     column = marked[0, :, 8, 0]
-    assert set(np.unique(column)) == {-1, 1} and (column[:-1] == -column[1:]).all()  # a checkerboard on the edge
+    assert (
+        set(np.unique(column)) == {-FINGERPRINT_LEVEL, FINGERPRINT_LEVEL} and (column[:-1] == -column[1:]).all()
+    )  # a checkerboard on the edge
 
 
 def test_geometry_keypoints_follow_the_head(person):

@@ -106,7 +106,7 @@ def blur(frames: torch.Tensor, factor: int = 8) -> torch.Tensor:
     return F.interpolate(small, size=frames.shape[-2:], mode="bilinear", align_corners=False)
 
 
-FINGERPRINT_LEVEL = 1
+FINGERPRINT_LEVEL = 2
 """Amplitude, in 8-bit levels, of the decoder's checkerboard on fake frames."""
 FINGERPRINT_EDGE = 6
 """Where the checkerboard appears: pixels whose local contrast exceeds this many levels (edges and features)."""
