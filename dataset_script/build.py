@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import ClassLabel, Features, Value
+from datasets import Features, Value
 
-from .card import ConfigFiles, render_card
+from .card import ROW_FEATURES, ConfigFiles, render_card
 from .compression import CompressionJob, compress_videos, default_workers
 from .probe import VideoInfo, probe_videos
 from .release import ScanReport, SourceVideo, read_manifest, scan_release
@@ -217,16 +217,7 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path) -> No
 
 
 METADATA_FEATURES = Features(
-    {
-        "file_name": Value("string"),
-        "label": ClassLabel(names=list(LABEL_NAMES)),
-        "action": Value("string"),
-        "quality": Value("string"),
-        "video_id": Value("string"),
-        "source_id": Value("string"),
-        "driving_id": Value("string"),
-        "num_frames": Value("int64"),
-    }
+    {"file_name": Value("string"), **{name: feature for name, feature in ROW_FEATURES.items() if name != "video"}}
 )
 """Parquet (not JSON) metadata, because its schema carries these features, ClassLabel included, into datasets."""
 

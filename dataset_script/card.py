@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import yaml
+from datasets import ClassLabel, Features, Value, Video
 
 from .schema import ACTIONS, LABEL_NAMES, QUALITIES, action_config_name
 
@@ -17,19 +18,19 @@ CITATION = """@inproceedings{huang2021deepfake,
   year      = {2021}
 }"""
 
-FEATURES = [
-    {"name": "video", "dtype": "video"},
+ROW_FEATURES = Features(
     {
-        "name": "label",
-        "dtype": {"class_label": {"names": {str(i): name for i, name in enumerate(LABEL_NAMES)}}},
-    },
-    {"name": "action", "dtype": "string"},
-    {"name": "quality", "dtype": "string"},
-    {"name": "video_id", "dtype": "string"},
-    {"name": "source_id", "dtype": "string"},
-    {"name": "driving_id", "dtype": "string"},
-    {"name": "num_frames", "dtype": "int64"},
-]
+        "video": Video(),
+        "label": ClassLabel(names=list(LABEL_NAMES)),
+        "action": Value("string"),
+        "quality": Value("string"),
+        "video_id": Value("string"),
+        "source_id": Value("string"),
+        "driving_id": Value("string"),
+        "num_frames": Value("int64"),
+    }
+)
+"""The columns of every configuration, in the local build and in the Hub form alike."""
 
 
 @dataclass
@@ -69,7 +70,7 @@ def yaml_header(configs: Sequence[ConfigFiles], default: str, sizes: dict[str, d
         "dataset_info": [
             {
                 "config_name": config.name,
-                "features": FEATURES,
+                "features": ROW_FEATURES._to_yaml_list(),
                 "splits": [
                     {
                         "name": split,

@@ -16,24 +16,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
-from datasets import ClassLabel, Features, Value, Video
 from tqdm.auto import tqdm
 
-from .schema import LABEL_NAMES
+from .card import ROW_FEATURES
 
 SHARD_BYTES = 500 * 1024**2
-HUB_FEATURES = Features(
-    {
-        "video": Video(),
-        "label": ClassLabel(names=list(LABEL_NAMES)),
-        "action": Value("string"),
-        "quality": Value("string"),
-        "video_id": Value("string"),
-        "source_id": Value("string"),
-        "driving_id": Value("string"),
-        "num_frames": Value("int64"),
-    }
-)
+HUB_FEATURES = ROW_FEATURES  # the video itself travels in the column
 
 
 def _read_card(repo: Path) -> tuple[dict, str]:

@@ -134,10 +134,10 @@ def camera_jitter(frames: int, generator: torch.Generator, size: int = 256) -> t
     return (torch.rand(frames, 2, generator=generator) * 2 - 1) * JITTER_PIXELS * 2 / size
 
 
-_NOISE_BANK: dict = {}
+_NOISE_BANK: dict[int, np.ndarray] = {}
 
 
-def sensor_noise(frames: np.ndarray, generator: torch.Generator, std: float = NOISE_STD) -> np.ndarray:
+def sensor_noise(frames: np.ndarray, generator: torch.Generator) -> np.ndarray:
     """Add the camera's sensor noise to uint8 frames (T, H, W, 3), fresh in every frame.
 
     Noise is drawn from a fixed bank of noise images at a random offset per frame: statistically the same as
@@ -149,13 +149,10 @@ def sensor_noise(frames: np.ndarray, generator: torch.Generator, std: float = NO
         bank = (torch.randn(8, 2 * height, 2 * width, 3, generator=bank_generator) * NOISE_STD * 255).round()
         bank = _NOISE_BANK.setdefault(height, bank.clamp(-127, 127).to(torch.int16).numpy())
     picks = torch.randint(0, 8, (len(frames),), generator=generator).tolist()
-    scaled = _NOISE_BANK.get((height, std))
-    if scaled is None:
-        scaled = _NOISE_BANK.setdefault((height, std), np.rint(bank * (std / NOISE_STD)).astype(np.int16))
     offsets = torch.randint(0, height, (len(frames), 2), generator=generator).tolist()
     noisy = frames.astype(np.int16)
     for frame, pick, (dy, dx) in zip(noisy, picks, offsets, strict=True):
-        frame += scaled[pick, dy : dy + height, dx : dx + width]
+        frame += bank[pick, dy : dy + height, dx : dx + width]
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 

@@ -48,16 +48,8 @@ SIZES = {
 }
 
 
-@dataclass(frozen=True)
-class ClipPlan:
-    """One video to make. Fakes name their driver: a real clip of ``driving_id`` performing the same action."""
-
-    file: str
-    label: str
-    action: str
-    source_id: str
-    driving_id: str
-    seed: int
+ClipPlan = ManifestRow
+"""One video to make is one manifest row; a fake names its driver, a real clip of ``driving_id`` doing ``action``."""
 
 
 def identity_names(count: int) -> list[str]:
