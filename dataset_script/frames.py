@@ -8,7 +8,9 @@ Frames are resized and normalised for a timm ``pretrained_cfg``, so every detect
 
 from __future__ import annotations
 
+import ctypes
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,17 @@ from .schema import EVAL_FRAMES_PER_VIDEO
 
 Decoder = Literal["torchcodec", "decord"]
 VideoSource = str | Path | bytes | dict
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc returning each freed frame buffer to the OS: re-faulting those pages costs a third of the time
+    of loops over large frame tensors (rendering, training steps). Harmless where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except OSError:
+        pass
 
 
 class VideoReadError(RuntimeError):
@@ -101,12 +114,25 @@ def read_frames(source: VideoSource, indices: Sequence[int], decoder: Decoder = 
 
 
 def normalise_frames(frames: torch.Tensor, pretrained_cfg: dict) -> torch.Tensor:
-    """uint8 (N, 3, H, W) to the float input a timm model expects: its input size, mean and std."""
+    """uint8 (N, 3, H, W) to the float input a timm model expects: its input size, crop, mean and std.
+
+    As timm's evaluation transform: resize so the short side is ``input / crop_pct``, then take the centre
+    ``input`` square. ``crop_pct`` 1.0 resizes the whole frame; 0.5 on 256-pixel frames with input 128 takes the
+    centre at native resolution, where resizing would average away the finest traces of animation.
+    """
     _, height, width = pretrained_cfg.get("input_size", (3, 224, 224))
-    pixels = frames.float().div_(255.0)
-    if pixels.shape[-2:] != (height, width):
+    crop_pct = float(pretrained_cfg.get("crop_pct") or 1.0)
+    scale_height, scale_width = math.floor(height / crop_pct), math.floor(width / crop_pct)
+    pixels = frames
+    if pixels.shape[-2:] != (scale_height, scale_width):
         mode = "bicubic" if pretrained_cfg.get("interpolation") == "bicubic" else "bilinear"
-        pixels = F.interpolate(pixels, size=(height, width), mode=mode, antialias=True, align_corners=False)
+        pixels = F.interpolate(pixels.float().div_(255.0), size=(scale_height, scale_width), mode=mode,
+                               antialias=True, align_corners=False)  # fmt: skip
+    if (scale_height, scale_width) != (height, width):  # crop before converting what is thrown away
+        top, left = (scale_height - height) // 2, (scale_width - width) // 2
+        pixels = pixels[..., top : top + height, left : left + width]
+    if pixels.dtype == torch.uint8:
+        pixels = pixels.float().div_(255.0)
     mean = torch.tensor(pretrained_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
     std = torch.tensor(pretrained_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
     return (pixels - mean) / std
@@ -168,9 +194,11 @@ def with_frame_sampling(dataset, sampler: FrameSampler):
 
 
 def collate_frames(rows: list[dict]) -> dict[str, torch.Tensor]:
-    """Flatten videos into one batch of frames; ``video_index`` maps each frame back to its row."""
-    kept = [row for row in rows if not row.get("skipped")]
-    batch = {"num_skipped": torch.tensor(len(rows) - len(kept))}
+    """Flatten videos into one batch of frames; ``video_index`` maps each frame to its row among the kept ones,
+    and ``kept_rows`` those rows to their place in ``rows``."""
+    kept_rows = [index for index, row in enumerate(rows) if not row.get("skipped")]
+    kept = [rows[index] for index in kept_rows]
+    batch = {"num_skipped": torch.tensor(len(rows) - len(kept)), "kept_rows": torch.tensor(kept_rows, dtype=torch.long)}
     if not kept:
         batch["pixel_values"] = torch.empty(0)
         batch["labels"] = torch.empty(0, dtype=torch.long)

@@ -1,8 +1,8 @@
 """Detectors for DeepFake MNIST+: timm models (MesoInception-4 is ours), one factory, the transformers wrapper."""
 
-from .factory import LABELS, PAPER_MODELS, DetectorInfo, create_detector
+from .factory import LABELS, PAPER_MODELS, DetectorInfo, create_detector, detector, load_detector
 from .mesonet import MesoInception4
-from .transformers_wrapper import cam_inputs, save_detector, wrap
+from .transformers_wrapper import cam_inputs, save_detector, timm_model_of, wrap
 
-__all__ = ["LABELS", "PAPER_MODELS", "DetectorInfo", "MesoInception4", "cam_inputs", "create_detector", "save_detector",
-           "wrap"]  # fmt: skip
+__all__ = ["LABELS", "PAPER_MODELS", "DetectorInfo", "MesoInception4", "cam_inputs", "create_detector", "detector",
+           "load_detector", "save_detector", "timm_model_of", "wrap"]  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import timm
 from torch import nn
@@ -33,10 +34,14 @@ class DetectorInfo:
     input_size: int
     init: str  # "imagenet" or "random"
     frozen_backbone: bool
+    crop_pct: float = 1.0  # 1.0: the whole frame resized to the input, as the paper does
 
     def pretrained_cfg(self, model: nn.Module) -> dict:
+        """The model's timm pretrained config with this detector's input: what every reader of frames uses."""
         cfg = dict(model.pretrained_cfg)
         cfg["input_size"] = (3, self.input_size, self.input_size)
+        cfg["crop_pct"] = self.crop_pct
+        cfg["crop_mode"] = "center"
         return cfg
 
 
@@ -64,6 +69,7 @@ def create_detector(
     pretrained: bool | None = None,
     freeze_backbone: bool = False,
     input_size: int | None = None,
+    crop_pct: float = 1.0,
     **kwargs,
 ) -> tuple[nn.Module, DetectorInfo]:
     """Build detector ``name`` (a timm model name) with a fresh ``num_classes`` head.
@@ -84,9 +90,51 @@ def create_detector(
         logger.warning("%s: no ImageNet weights in the local HF cache; starting from random weights", name)
     model = timm.create_model(name, pretrained=use_pretrained, num_classes=num_classes, **kwargs)
     if freeze_backbone:
-        for parameter in model.parameters():
-            parameter.requires_grad = False
-        for parameter in model.get_classifier().parameters():
-            parameter.requires_grad = True
+        freeze_all_but_classifier(model)
     size = input_size or PAPER_MODELS.get(name) or model.pretrained_cfg["input_size"][-1]
-    return model, DetectorInfo(name, size, "imagenet" if use_pretrained else "random", freeze_backbone)
+    return model, DetectorInfo(name, size, "imagenet" if use_pretrained else "random", freeze_backbone, crop_pct)
+
+
+def freeze_all_but_classifier(model: nn.Module) -> None:
+    for parameter in model.parameters():
+        parameter.requires_grad = False
+    for parameter in model.get_classifier().parameters():
+        parameter.requires_grad = True
+
+
+def is_saved_detector(name_or_path: str) -> bool:
+    return (Path(name_or_path) / "config.json").is_file()
+
+
+def load_detector(name_or_path: str, freeze_backbone: bool = False) -> tuple[nn.Module, DetectorInfo]:
+    """A detector saved by ``save_detector``: a local folder, or a Hub id (``org/name``, needs the network).
+
+    Its input size, mean and std come from the saved ``pretrained_cfg``, so it sees what it was trained on.
+    """
+    if is_saved_detector(name_or_path):
+        source = f"local-dir:{Path(name_or_path).resolve()}"
+    elif Path(name_or_path).exists():
+        raise FileNotFoundError(f"{name_or_path} is a folder without config.json: not a saved detector")
+    elif "/" in name_or_path:
+        source = f"hf-hub:{name_or_path}"
+    else:
+        raise ValueError(f"{name_or_path!r} is neither a timm model name, a saved detector folder, nor a Hub id")
+    try:
+        model = timm.create_model(source, pretrained=True)
+    except (OSError, ValueError) as error:  # offline, missing repo, or files that are not a detector
+        raise FileNotFoundError(f"cannot load the detector {name_or_path!r}: {error}") from error
+    if model.get_classifier().out_features != len(LABELS):
+        raise ValueError(f"{name_or_path} has {model.get_classifier().out_features} outputs, not real/fake")
+    if freeze_backbone:
+        freeze_all_but_classifier(model)
+    size = model.pretrained_cfg["input_size"][-1]
+    architecture = model.pretrained_cfg.get("architecture") or type(model).__name__.lower()
+    crop_pct = float(model.pretrained_cfg.get("crop_pct") or 1.0)
+    return model, DetectorInfo(architecture, size, f"trained detector {name_or_path}", freeze_backbone, crop_pct)
+
+
+def detector(name_or_path: str, **kwargs) -> tuple[nn.Module, DetectorInfo]:
+    """``create_detector`` for a timm model name, ``load_detector`` for a saved detector (folder or Hub id)."""
+    if is_saved_detector(name_or_path) or (name_or_path not in timm.list_models() and "/" in name_or_path):
+        return load_detector(name_or_path, freeze_backbone=kwargs.get("freeze_backbone", False))
+    return create_detector(name_or_path, **kwargs)

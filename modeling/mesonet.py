@@ -35,10 +35,29 @@ class InceptionBlock(nn.Module):
         return self.pool(self.norm(torch.relu(x)))
 
 
+HIGH_PASS_GAIN = 10.0
+"""The residual of a 3x3 mean is ~1/10 of the image's range; the gain brings it back to unit scale."""
+
+
+class HighPassResidual(nn.Module):
+    """The image minus its 3x3 local mean: what is left is noise, edges and any generator fingerprint.
+
+    Detectors in the steganalysis tradition (SRM filters) start this way. It takes the face's content, which
+    dwarfs a generator's faint high-frequency traces, out of the input, so training finds those traces in far
+    fewer steps: the reason the mini's demo detector (``mesoinception4_hp``) learns on 2 CPU cores in minutes.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        local_mean = nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        return (x - local_mean) * HIGH_PASS_GAIN
+
+
 class MesoInception4(nn.Module):
-    def __init__(self, num_classes: int = 2, in_chans: int = 3, drop_rate: float = 0.5, hidden: int = 16, **_):
+    def __init__(self, num_classes: int = 2, in_chans: int = 3, drop_rate: float = 0.5, hidden: int = 16,
+                 high_pass: bool = False, **_):  # fmt: skip
         super().__init__()
         self.num_classes = num_classes
+        self.input_filter = HighPassResidual() if high_pass else nn.Identity()
         self.drop_rate = drop_rate
         self.inception1 = InceptionBlock(in_chans, (1, 4, 4, 2))
         self.inception2 = InceptionBlock(11, (2, 4, 4, 2))
@@ -64,7 +83,7 @@ class MesoInception4(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last convolutional feature map (B, 16, H/16, W/16): what Grad-CAM looks at."""
-        return self.conv4(self.conv3(self.inception2(self.inception1(x))))
+        return self.conv4(self.conv3(self.inception2(self.inception1(self.input_filter(x)))))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.dropout(torch.flatten(self.pool4(x), 1))
@@ -75,30 +94,34 @@ class MesoInception4(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-default_cfgs = generate_default_cfgs(
-    {
-        "mesoinception4.untrained": {
-            "input_size": (3, 256, 256),
-            "pool_size": (8, 8),
-            "crop_pct": 1.0,
-            "interpolation": "bilinear",
-            "mean": (0.5, 0.5, 0.5),
-            "std": (0.5, 0.5, 0.5),
-            "num_classes": 2,
-            "first_conv": [
-                "inception1.branch1",
-                "inception1.branch2.0",
-                "inception1.branch3.0",
-                "inception1.branch4.0",
-            ],
-            "classifier": "fc",
-            "license": "mit",
-            "paper_ids": "arXiv:1809.00888",
-        }
-    }
-)
+_CFG = {
+    "input_size": (3, 256, 256),
+    "pool_size": (8, 8),
+    "crop_pct": 1.0,
+    "interpolation": "bilinear",
+    "mean": (0.5, 0.5, 0.5),
+    "std": (0.5, 0.5, 0.5),
+    "num_classes": 2,
+    "first_conv": [
+        "inception1.branch1",
+        "inception1.branch2.0",
+        "inception1.branch3.0",
+        "inception1.branch4.0",
+    ],
+    "classifier": "fc",
+    "license": "mit",
+    "paper_ids": "arXiv:1809.00888",
+}
+default_cfgs = generate_default_cfgs({"mesoinception4.untrained": _CFG, "mesoinception4_hp.untrained": _CFG})
 
 
 @register_model
 def mesoinception4(pretrained: bool = False, **kwargs) -> MesoInception4:
+    """MesoInception-4 as published."""
     return build_model_with_cfg(MesoInception4, "mesoinception4", pretrained, **kwargs)
+
+
+@register_model
+def mesoinception4_hp(pretrained: bool = False, **kwargs) -> MesoInception4:
+    """MesoInception-4 on the high-pass residual of its input (no extra parameters)."""
+    return build_model_with_cfg(MesoInception4, "mesoinception4_hp", pretrained, high_pass=True, **kwargs)

@@ -35,6 +35,9 @@ def wrap(model: nn.Module, info: DetectorInfo) -> TimmWrapperForImageClassificat
     """A transformers model around (a copy of the weights of) the timm ``model``."""
     wrapped = TimmWrapperForImageClassification(wrapper_config(model, info))
     wrapped.timm_model.load_state_dict(model.state_dict())
+    trainable = dict(model.named_parameters())
+    for name, parameter in wrapped.timm_model.named_parameters():  # keep a frozen backbone frozen
+        parameter.requires_grad = trainable[name].requires_grad
     return wrapped
 
 

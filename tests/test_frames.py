@@ -76,3 +76,12 @@ def test_too_short_video_is_an_error(clip_factory):
     sampler = FrameSampler(CFG, frames_per_video=4, train=True, min_frames=16)
     with pytest.raises(VideoReadError, match="8 frames, fewer than the 16 needed"):
         sampler.sample(str(clip_factory(frames=8)))
+
+
+def test_a_centre_crop_keeps_native_pixels():
+    frames = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8)
+    cfg = {"input_size": (3, 128, 128), "crop_pct": 0.5, "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    expected = frames[..., 64:192, 64:192].float() / 255 * 2 - 1
+    assert torch.allclose(normalise_frames(frames, cfg), expected, atol=1e-6)
+    resized = normalise_frames(frames, {**cfg, "crop_pct": 1.0})
+    assert resized.shape == (2, 3, 128, 128) and not torch.allclose(resized, expected)

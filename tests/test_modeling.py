@@ -69,3 +69,27 @@ def test_cam_inputs_give_features_and_classifier_weights_where_pooling_is_global
 
 def test_modeling_exports_its_public_names():
     assert {"create_detector", "save_detector", "wrap", "MesoInception4"} <= set(modeling.__all__)
+
+
+def test_high_pass_variant_sees_only_the_residual_and_adds_no_parameters():
+    plain = timm.create_model("mesoinception4", num_classes=2)
+    high_pass = timm.create_model("mesoinception4_hp", num_classes=2)
+    assert sum(p.numel() for p in high_pass.parameters()) == sum(p.numel() for p in plain.parameters())
+    flat = torch.full((1, 3, 32, 32), 0.7)
+    assert high_pass.input_filter(flat).abs().max() < 1e-5  # content without texture leaves nothing
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2 * 2.0 - 1
+    residual = high_pass.input_filter(flat + 0.01 * checker)[0, 0, 1:-1, 1:-1]
+    assert residual.abs().min() > 0.05  # a faint pixel-level pattern comes out amplified
+
+
+def test_load_detector_reads_saved_folders_and_names_what_is_wrong(tmp_path):
+    model, info = create_detector("mesoinception4_hp", input_size=128, crop_pct=0.5)
+    save_detector(model, info, tmp_path / "saved")
+    loaded, loaded_info = modeling.load_detector(str(tmp_path / "saved"))
+    assert (loaded_info.name, loaded_info.input_size, loaded_info.crop_pct) == ("mesoinception4_hp", 128, 0.5)
+    assert torch.equal(loaded.eval()(torch.randn(1, 3, 64, 64) * 0 + 1), model.eval()(torch.ones(1, 3, 64, 64)))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="without config.json"):
+        modeling.load_detector(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="neither a timm model name"):
+        modeling.load_detector("not-a-model")

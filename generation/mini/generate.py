@@ -10,7 +10,6 @@ byte-identical videos, in any order and with any number of workers.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from dataset_script.frames import keep_freed_memory
 from dataset_script.release import ManifestRow, release_folder, write_manifest
 from dataset_script.schema import ACTIONS
 from dataset_script.splits import identity_split, stable_hash
@@ -138,19 +138,9 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
     encode(frames, target)
 
 
-def _keep_freed_memory() -> None:
-    """Stop glibc returning each freed frame buffer to the OS: re-faulting those pages cost a third of the time."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-    except OSError:  # not glibc: only slower
-        pass
-
-
 def _work(batch: list[ClipPlan], out: Path, seed: int, frames: int) -> int:
     torch.set_num_threads(1)  # one clip per core: processes scale better than threads on small tensors
-    _keep_freed_memory()
+    keep_freed_memory()
     for plan in batch:
         make_clip(plan, out, seed, frames)
     return len(batch)

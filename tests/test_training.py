@@ -1,0 +1,238 @@
+"""training/train.py: arguments, subsets, mixed quality, each paper model on the smoke mini, saving, resuming after
+a kill, two processes through accelerate, and the push to a stand-in Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import timm
+import torch
+from transformers import AutoModelForImageClassification
+
+from dataset_script.schema import ACTIONS
+from modeling import PAPER_MODELS
+from tests.hub_stand_in import StandIn
+from training.arguments import parse_arguments
+from training.data import MixedQualitySampler, Subset, load_split, quality_columns, subset_indices
+from training.train import main, mse_loss
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = ROOT / "training" / "train.py"
+TINY = ["--input_size", "64", "--disable_tqdm", "true", "--report_to", "none"]
+
+
+@pytest.fixture(scope="session")
+def smoke_mini_repo(tmp_path_factory) -> Path:
+    """The smoke mini, generated and built (raw only: compression is tested elsewhere)."""
+    from dataset_script.build import BuildConfig, build
+    from generation.mini.generate import SIZES, generate
+
+    root = tmp_path_factory.mktemp("smoke_mini")
+    generate(root / "mini", SIZES["smoke"], seed=3, progress=False)
+    return build(BuildConfig(source=root / "mini", out=root / "deepfake_mnist_plus", qualities=("raw",),
+                             progress=False))  # fmt: skip
+
+
+# --- arguments ------------------------------------------------------------------------------------------
+
+
+def test_cli_overrides_config_file_which_overrides_preset(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("preset: paper\nlearning_rate: 0.001\nframes_per_video: 3\nmodel_name_or_path: resnet50\n")
+    model, data, training, run = parse_arguments(["--config", str(config), "--frames_per_video", "5"])
+    assert run.preset == "paper" and model.model_name_or_path == "resnet50"
+    assert training.learning_rate == 0.001  # the file beats the preset
+    assert data.frames_per_video == 5  # the command line beats the file
+    assert training.num_train_epochs == 50 and training.lr_scheduler_type.value == "polynomial"
+    assert (training.adam_beta1, training.adam_beta2, training.weight_decay) == (0.9, 0.999, 0.0)
+    assert training.load_best_model_at_end and training.metric_for_best_model == "frame_accuracy"
+    assert training.per_device_train_batch_size * data.frames_per_video != 64  # overridden, so not the paper's
+    assert Path(training.output_dir) == Path("runs/resnet50")
+
+
+def test_paper_preset_follows_the_paper_per_model():
+    model, data, training, _ = parse_arguments(["--preset", "paper", "--model_name_or_path", "mesoinception4"])
+    assert model.loss == "mse" and not model.freeze_backbone
+    assert training.per_device_train_batch_size * data.frames_per_video == 64
+    model, _, _, _ = parse_arguments(["--preset", "paper", "--model_name_or_path", "legacy_xception"])
+    assert model.freeze_backbone and model.loss == "cross_entropy"
+
+
+def test_bad_presets_and_config_files_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        parse_arguments(["--preset", "fast"])
+    (tmp_path / "run.txt").write_text("x")
+    with pytest.raises(ValueError, match="use a .yaml, .yml or .json file"):
+        parse_arguments(["--config", str(tmp_path / "run.txt")])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        parse_arguments(["--config", str(tmp_path / "missing.json")])
+
+
+def test_mse_loss_is_mesonets_squared_error_on_the_fake_probability():
+    class Outputs:
+        logits = torch.tensor([[10.0, -10.0], [-10.0, 10.0]])
+
+    assert mse_loss(Outputs, torch.tensor([0, 1])).item() == pytest.approx(0.0, abs=1e-6)
+    assert mse_loss(Outputs, torch.tensor([1, 0])).item() == pytest.approx(1.0, abs=1e-6)
+
+
+# --- subsets for the paper's experiments ----------------------------------------------------------------
+
+
+def _rows(reals=40, fakes_per_action=6):
+    labels = [0] * reals + [1] * (fakes_per_action * len(ACTIONS))
+    actions = [None] * reals + [a for a in ACTIONS for _ in range(fakes_per_action)]
+    return labels, actions
+
+
+def test_fake_count_subset_spreads_over_actions_and_matches_reals():
+    labels, actions = _rows()
+    kept = subset_indices(labels, actions, Subset(max_fake_videos=23), seed=1)
+    kept_labels = np.asarray(labels)[kept]
+    assert (kept_labels == 1).sum() == 23 and (kept_labels == 0).sum() == 23
+    per_action = {a: sum(actions[i] == a for i in kept) for a in ACTIONS}
+    assert set(per_action.values()) == {2, 3}
+    assert np.array_equal(kept, subset_indices(labels, actions, Subset(max_fake_videos=23), seed=1))
+    assert not np.array_equal(kept, subset_indices(labels, actions, Subset(max_fake_videos=23), seed=2))
+
+
+def test_ratio_subset_thins_the_class_in_surplus():
+    labels, actions = _rows(reals=60, fakes_per_action=6)  # 60 real, 60 fake
+    kept = np.asarray(labels)[subset_indices(labels, actions, Subset(real_fake_ratio="1:4"), seed=0)]
+    assert (kept == 1).sum() == 60 and (kept == 0).sum() == 15
+    kept = np.asarray(labels)[subset_indices(labels, actions, Subset(real_fake_ratio="2:1"), seed=0)]
+    assert (kept == 0).sum() == 60 and (kept == 1).sum() == 30
+    with pytest.raises(ValueError, match="must look like '1:4'"):
+        Subset(real_fake_ratio="many")
+
+
+def test_single_action_subset_keeps_that_action_and_as_many_reals():
+    labels, actions = _rows()
+    kept = subset_indices(labels, actions, Subset(train_action="yaw"), seed=0)
+    assert {actions[i] for i in kept if labels[i] == 1} == {"yaw"}
+    assert sum(labels[i] == 0 for i in kept) == 6
+    with pytest.raises(ValueError, match="unknown action 'jump'"):
+        Subset(train_action="jump")
+    with pytest.raises(ValueError, match="has 60 fakes"):
+        subset_indices(labels, actions, Subset(max_fake_videos=61), seed=0)
+
+
+def test_mixed_quality_gives_each_draw_a_random_quality(built_repo):
+    mixed = load_split(str(built_repo), "mixed", "train")
+    raw = load_split(str(built_repo), "raw", "train")
+    assert quality_columns(mixed) == ["video_raw", "video_c23", "video_c40"] and len(mixed) == len(raw)
+    seen = []
+    mixer = MixedQualitySampler(lambda batch: seen.extend(batch["video"]) or batch, quality_columns(mixed),
+                                torch.Generator().manual_seed(0))  # fmt: skip
+    mixer.sampler.video_column = "video"
+    rows = {column: [f"{column}:{i}" for i in range(200)] for column in quality_columns(mixed)}
+    mixer(rows)
+    assert {item.split(":")[0] for item in seen} == set(quality_columns(mixed))
+    assert [int(item.split(":")[1]) for item in seen] == list(range(200))  # each row keeps its own video
+
+
+# --- training -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_MODELS))
+def test_each_paper_model_trains_a_step_on_the_smoke_mini(smoke_mini_repo, tmp_path, name):
+    out = tmp_path / name
+    main(["--preset", "paper", "--model_name_or_path", name, "--dataset_name", str(smoke_mini_repo), *TINY,
+          "--max_steps", "1", "--per_device_train_batch_size", "2", "--frames_per_video", "2",
+          "--eval_frames_per_video", "2", "--eval_strategy", "no", "--save_strategy", "no",
+          "--load_best_model_at_end", "false", "--test_config_names", "none", "--output_dir", str(out)])  # fmt: skip
+    state = timm.create_model(f"local-dir:{out}", pretrained=True).state_dict()
+    initial = timm.create_model(name, num_classes=2).state_dict()
+    assert state.keys() == initial.keys()
+    assert "paper_input_size: " + str(PAPER_MODELS[name]) in (out / "README.md").read_text()
+
+
+def test_training_saves_a_detector_with_test_metrics_that_loads_in_transformers_and_timm(smoke_mini_repo, tmp_path):
+    out = tmp_path / "meso"
+    metrics = main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
+                    "--num_train_epochs", "2", "--learning_rate", "0.003", "--eval_strategy", "epoch",
+                    "--load_best_model_at_end", "true", "--metric_for_best_model", "frame_accuracy"])  # fmt: skip
+    assert set(metrics) == {"raw"}
+    assert set(metrics["raw"]) == {"frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap"}
+    assert {"model.safetensors", "config.json", "README.md", "results.json"} <= {p.name for p in out.iterdir()}
+    card = (out / "README.md").read_text()
+    assert "random weights" in card and "| raw |" in card and f"{metrics['raw']['video_auc']:.4f}" in card
+    wrapped = AutoModelForImageClassification.from_pretrained(out).eval()
+    reloaded = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    pixels = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(wrapped(pixel_values=pixels).logits, reloaded(pixels))
+    assert wrapped.config.id2label == {0: "real", 1: "fake"}
+    results = json.loads((out / "results.json").read_text())
+    assert results["train_counts"]["real"] > 0 and results["test"]["raw"] == metrics["raw"]
+
+
+def _train_command(repo: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(TRAIN_SCRIPT), "--preset", "smoke", "--dataset_name", str(repo), *TINY,
+            "--output_dir", str(out), "--test_config_names", "none", *extra]  # fmt: skip
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_mini_repo, tmp_path):
+    out = tmp_path / "killed"
+    slow = ["--max_steps", "12", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no",
+            "--per_device_train_batch_size", "2"]  # fmt: skip
+    process = subprocess.Popen(_train_command(smoke_mini_repo, out, *slow), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not (out / "checkpoint-4" / "trainer_state.json").exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint within 3 minutes"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "model.safetensors").exists(), "the run finished before it could be killed"
+    refused = subprocess.run(_train_command(smoke_mini_repo, out, *slow), capture_output=True, text=True)
+    assert refused.returncode != 0 and "pass --resume" in refused.stderr
+    resumed = subprocess.run(_train_command(smoke_mini_repo, out, *slow, "--resume", "true"), capture_output=True,
+                             text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {out / 'checkpoint-4'}" in resumed.stderr or "resuming from" in resumed.stderr
+    first_logged_step = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["log_history"][0]
+    assert first_logged_step["step"] >= 1
+    final = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())
+    assert final["global_step"] == 12 and (out / "model.safetensors").exists()
+
+
+def test_two_processes_through_accelerate_on_cpu(smoke_mini_repo, tmp_path):
+    out = tmp_path / "ddp"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no",
+               *_train_command(smoke_mini_repo, out, "--use_cpu", "true", "--eval_strategy", "no",
+                               "--save_strategy", "epoch")[1:]]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads(next(out.glob("checkpoint-*/trainer_state.json")).read_text())
+    train_videos = len(load_split(str(smoke_mini_repo), "raw", "train"))
+    assert state["global_step"] == -(-train_videos // (4 * 2))  # two processes share each epoch
+    assert (out / "model.safetensors").exists()
+
+
+def test_push_to_hub_sends_the_finished_folder_to_a_stand_in_hub(smoke_mini_repo, tmp_path, monkeypatch):
+    out = tmp_path / "pushed"
+    with StandIn() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_TOKEN", "hf_stand_in_token")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+        command = _train_command(smoke_mini_repo, out, "--max_steps", "1", "--push_to_hub", "true",
+                                 "--hub_model_id", "lab/meso-smoke")  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+        assert result.returncode == 0, result.stderr[-3000:]
+        stored = hub.repos["models/lab/meso-smoke"]
+        assert {"model.safetensors", "config.json", "README.md"} <= set(stored)
+        assert not any(name.startswith("checkpoint-") for name in stored)
+        assert stored["model.safetensors"] == (out / "model.safetensors").read_bytes()
+        assert "lab/meso-smoke" in stored["README.md"].decode()

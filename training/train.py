@@ -1,0 +1,218 @@
+"""Train a DeepFake MNIST+ detector with the Hugging Face Trainer.
+
+    accelerate launch training/train.py --model_name_or_path resnet50 --dataset_name deepfake_mnist_plus \\
+        --dataset_config_name c23 --preset paper --output_dir runs/resnet50-c23
+    python training/train.py --preset demo --dataset_name demo_output/deepfake_mnist_plus
+
+A step sees ``per_device_train_batch_size`` videos x ``frames_per_video`` random frames each. Validation takes
+``eval_frames_per_video`` evenly spaced frames per video and reports frame accuracy and AUC; the best epoch by
+validation frame accuracy is kept (with ``load_best_model_at_end``). After training, the test split of each
+test configuration is scored with 32 evenly spaced frames per video, and ``--output_dir`` gets
+``model.safetensors``, ``config.json`` (loadable by transformers and timm) and a ``README.md`` model card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: keep training/ itself off the import path
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from dataset_script.frames import FrameSampler, collate_frames, keep_freed_memory
+from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE, QUALITIES
+from modeling import PAPER_MODELS, DetectorInfo, detector, save_detector, timm_model_of, wrap
+from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
+from training.data import MIXED, Subset, apply_subset, class_counts, load_split, split_name, with_sampling
+from training.evaluation import predict
+from training.metrics import accuracy, auc
+from training.model_card import ModelCard
+
+logger = logging.getLogger("training.train")
+
+RECIPE_KEYS = ("learning_rate", "lr_scheduler_type", "optim", "adam_beta1", "adam_beta2", "weight_decay",
+               "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "warmup_steps",
+               "seed", "bf16", "fp16", "metric_for_best_model")  # fmt: skip
+
+
+def frames_and_labels(rows: list[dict]) -> dict[str, torch.Tensor]:
+    """What the model's forward takes: the frames of the batch's videos and a label per frame."""
+    batch = collate_frames(rows)
+    return {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
+
+
+def mse_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """MesoNet's objective: squared error between the fake probability and the label."""
+    return F.mse_loss(outputs.logits.float().softmax(-1)[:, FAKE], labels.float())
+
+
+def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    logits = torch.as_tensor(prediction.predictions)
+    probability = logits.float().softmax(-1)[:, FAKE].numpy()
+    labels = prediction.label_ids
+    return {"frame_accuracy": accuracy(labels, probability), "frame_auc": auc(labels, probability, "validation")}
+
+
+def build_detector(args: ModelArguments) -> tuple[torch.nn.Module, DetectorInfo]:
+    pretrained = {"auto": None, "imagenet": True, "random": False}[args.pretrained]
+    model, info = detector(args.model_name_or_path, pretrained=pretrained, freeze_backbone=args.freeze_backbone,
+                           input_size=args.input_size, crop_pct=args.crop_pct)  # fmt: skip
+    if args.input_size and args.input_size != info.input_size:
+        info.input_size = args.input_size
+    return model, info
+
+
+def test_config_names(data: DataArguments) -> list[str]:
+    if data.test_config_names:
+        return [] if data.test_config_names == "none" else [n.strip() for n in data.test_config_names.split(",")]
+    config = data.dataset_config_name
+    if config == MIXED or config.startswith(MIXED + "-"):
+        suffix = config[len(MIXED) :]
+        return [quality + suffix for quality in QUALITIES]
+    return [config]
+
+
+def check_output_dir(training_args: TrainingArguments, run: RunArguments) -> str | None:
+    """The checkpoint to resume from, or None; refuses to train over an earlier run's checkpoints."""
+    output = Path(training_args.output_dir)
+    last = get_last_checkpoint(str(output)) if output.is_dir() else None
+    if run.resume:
+        if last is None:
+            logger.warning("--resume: no checkpoint in %s yet; starting from the beginning", output)
+        else:
+            logger.info("resuming from %s", last)
+        return last
+    if last is not None:
+        raise SystemExit(
+            f"{output} holds checkpoints of an earlier run ({Path(last).name}): pass --resume to continue it, "
+            "or choose another --output_dir"
+        )
+    return None
+
+
+def package_versions() -> dict[str, str]:
+    import datasets
+    import timm
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "timm": timm.__version__,
+            "datasets": datasets.__version__}  # fmt: skip
+
+
+def push(folder: Path, repo_id: str, token: str | None, private: bool | None) -> str:
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        repo_type="model",
+        allow_patterns=["*.safetensors", "*.json", "README.md"],
+        ignore_patterns=["checkpoint-*", "runs/*", ".*"],  # the finished detector only
+        commit_message="Upload DeepFake MNIST+ detector",
+    )
+    return str(commit)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    model_args, data_args, training_args, run_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO if training_args.should_log else logging.WARNING)  # fmt: skip
+    transformers.utils.logging.set_verbosity_warning()
+    resume_from = check_output_dir(training_args, run_args)
+    keep_freed_memory()  # DataLoader workers fork after this and keep it
+    push_to = training_args.hub_model_id if training_args.push_to_hub else None
+    if training_args.push_to_hub and not push_to:
+        raise SystemExit("--push_to_hub needs --hub_model_id ORG/NAME")
+    training_args.push_to_hub = False  # we push the finished folder ourselves, never the checkpoints
+    training_args.remove_unused_columns = False  # the frame sampler needs the video column
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # nothing to pin for
+    if training_args.ddp_find_unused_parameters is None:
+        training_args.ddp_find_unused_parameters = False  # every detector uses all its trainable parameters
+    if training_args.report_to in (None, "all", ["all"]):
+        training_args.report_to = []
+
+    subset = Subset(data_args.max_fake_videos, data_args.real_fake_ratio, data_args.train_action)
+    model, info = build_detector(model_args)
+    pretrained_cfg = info.pretrained_cfg(model)
+    logger.info("model %s, input %d, %s weights%s", info.name, info.input_size, info.init,
+                ", backbone frozen" if info.frozen_backbone else "")  # fmt: skip
+
+    with training_args.main_process_first(desc="loading the dataset"):
+        train = load_split(data_args.dataset_name, data_args.dataset_config_name,
+                           split_name("train", data_args.split_protocol))  # fmt: skip
+        validation = load_split(data_args.dataset_name, data_args.dataset_config_name,
+                                split_name("validation", data_args.split_protocol))  # fmt: skip
+    train = apply_subset(train, subset, training_args.data_seed or training_args.seed)
+    counts = class_counts(train)
+    if min(counts.values()) == 0:
+        raise SystemExit(f"the training data holds {counts}: both classes are needed")
+    logger.info("training on %s (%s): %d real, %d fake videos; validating on %d", data_args.dataset_name,
+                data_args.dataset_config_name, counts["real"], counts["fake"], len(validation))  # fmt: skip
+
+    train_sampler = FrameSampler(pretrained_cfg, data_args.frames_per_video, train=True, decoder=data_args.decoder)
+    eval_sampler = FrameSampler(pretrained_cfg, data_args.eval_frames_per_video, decoder=data_args.decoder)
+    wrapped = wrap(model, info)
+    if model_args.channels_last:
+        wrapped = wrapped.to(memory_format=torch.channels_last)
+    trainer = Trainer(
+        model=wrapped,
+        args=training_args,
+        train_dataset=with_sampling(train, train_sampler),
+        eval_dataset=with_sampling(validation, eval_sampler),
+        data_collator=frames_and_labels,
+        compute_metrics=compute_metrics,
+        compute_loss_func=mse_loss if model_args.loss == "mse" else None,
+    )
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    output = Path(training_args.output_dir)
+    test_metrics: dict[str, dict[str, float]] = {}
+    if trainer.is_world_process_zero():
+        detector_model = timm_model_of(trainer.model)
+        for config in test_config_names(data_args):
+            test = load_split(data_args.dataset_name, config, split_name("test", data_args.split_protocol))
+            predictions = predict(
+                detector_model, test, pretrained_cfg, EVAL_FRAMES_PER_VIDEO,
+                batch_size=training_args.per_device_eval_batch_size, device=training_args.device,
+                decoder=data_args.decoder, progress=not training_args.disable_tqdm, description=f"test {config}",
+            )  # fmt: skip
+            test_metrics[config] = predictions.metrics()
+            logger.info("test %s: %s", config, ", ".join(f"{k} {v:.4f}" for k, v in test_metrics[config].items()))
+        save_detector(detector_model, info, output)
+        recipe = {key: getattr(training_args, key) for key in RECIPE_KEYS}
+        recipe.update(frames_per_video=data_args.frames_per_video, loss=model_args.loss,
+                      paper_input_size=PAPER_MODELS.get(info.name, "n/a"), preset=run_args.preset)  # fmt: skip
+        card = ModelCard(
+            model_id=push_to or output.name, architecture=info.name, input_size=info.input_size, init=info.init,
+            dataset=data_args.dataset_name, data_config=data_args.dataset_config_name,
+            split_protocol=data_args.split_protocol, recipe=recipe, train_counts=counts,
+            subset={k: v for k, v in asdict(subset).items() if v is not None}, test_metrics=test_metrics,
+            versions=package_versions(),
+        )  # fmt: skip
+        (output / "README.md").write_text(card.render())
+        summary = {"train": train_result.metrics, "test": test_metrics, "model": info.name, "init": info.init,
+                   "data": asdict(data_args), "train_counts": counts}  # fmt: skip
+        partial = output / ".results.partial.json"
+        partial.write_text(json.dumps(summary, indent=2, default=str))
+        os.replace(partial, output / "results.json")
+        if push_to:
+            logger.info("pushed to %s: %s", push_to, push(output, push_to, training_args.hub_token,
+                                                            training_args.hub_private_repo))  # fmt: skip
+        logger.info("saved the detector and its model card in %s", output)
+    trainer.accelerator.wait_for_everyone()
+    return test_metrics
+
+
+if __name__ == "__main__":
+    main()
