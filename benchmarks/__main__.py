@@ -1,8 +1,9 @@
 """make bench: every benchmark, each printing its ratio against the baseline it must beat."""
 
-from . import compression, frame_sampling, mini_generation
+from . import compression, frame_sampling, mini_generation, training_throughput
 
 if __name__ == "__main__":
     frame_sampling.main()
     compression.main()
     mini_generation.main()
+    training_throughput.main([])

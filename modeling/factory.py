@@ -115,6 +115,8 @@ def load_detector(name_or_path: str, freeze_backbone: bool = False) -> tuple[nn.
         source = f"local-dir:{Path(name_or_path).resolve()}"
     elif Path(name_or_path).exists():
         raise FileNotFoundError(f"{name_or_path} is a folder without config.json: not a saved detector")
+    elif name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1:
+        raise FileNotFoundError(f"{name_or_path}: no such folder (expected a saved detector folder or a Hub id)")
     elif "/" in name_or_path:
         source = f"hf-hub:{name_or_path}"
     else:

@@ -99,3 +99,15 @@ def built_repo(tmp_path_factory, small_release) -> Path:
 
     out = tmp_path_factory.mktemp("built") / "deepfake_mnist_plus"
     return build(BuildConfig(source=small_release, out=out, progress=False))
+
+
+@pytest.fixture(scope="session")
+def smoke_mini_repo(tmp_path_factory) -> Path:
+    """The smoke mini, generated and built (raw only: compression is tested elsewhere)."""
+    from dataset_script.build import BuildConfig, build
+    from generation.mini.generate import SIZES, generate
+
+    root = tmp_path_factory.mktemp("smoke_mini")
+    generate(root / "mini", SIZES["smoke"], seed=3, progress=False)
+    return build(BuildConfig(source=root / "mini", out=root / "deepfake_mnist_plus", qualities=("raw",),
+                             progress=False))  # fmt: skip

@@ -29,18 +29,6 @@ TRAIN_SCRIPT = ROOT / "training" / "train.py"
 TINY = ["--input_size", "64", "--disable_tqdm", "true", "--report_to", "none"]
 
 
-@pytest.fixture(scope="session")
-def smoke_mini_repo(tmp_path_factory) -> Path:
-    """The smoke mini, generated and built (raw only: compression is tested elsewhere)."""
-    from dataset_script.build import BuildConfig, build
-    from generation.mini.generate import SIZES, generate
-
-    root = tmp_path_factory.mktemp("smoke_mini")
-    generate(root / "mini", SIZES["smoke"], seed=3, progress=False)
-    return build(BuildConfig(source=root / "mini", out=root / "deepfake_mnist_plus", qualities=("raw",),
-                             progress=False))  # fmt: skip
-
-
 # --- arguments ------------------------------------------------------------------------------------------
 
 
@@ -236,3 +224,28 @@ def test_push_to_hub_sends_the_finished_folder_to_a_stand_in_hub(smoke_mini_repo
         assert not any(name.startswith("checkpoint-") for name in stored)
         assert stored["model.safetensors"] == (out / "model.safetensors").read_bytes()
         assert "lab/meso-smoke" in stored["README.md"].decode()
+
+
+def test_mixed_quality_training_tests_on_each_quality(built_repo, tmp_path):
+    out = tmp_path / "mixed"
+    metrics = main(["--preset", "smoke", "--dataset_name", str(built_repo), "--dataset_config_name", "mixed", *TINY,
+                    "--max_steps", "2", "--output_dir", str(out), "--eval_strategy", "no"])  # fmt: skip
+    assert set(metrics) == {"raw", "c23", "c40"}
+    assert "configuration `mixed`" in (out / "README.md").read_text()
+
+
+def test_resume_skips_and_removes_a_checkpoint_that_a_kill_cut_short(tmp_path):
+    from training.arguments import RunArguments
+    from training.train import check_output_dir
+
+    whole, cut = tmp_path / "checkpoint-2", tmp_path / "checkpoint-4"
+    whole.mkdir()
+    (whole / "trainer_state.json").write_text("{}")
+    (whole / "model.safetensors").write_bytes(b"x")
+    cut.mkdir()
+    (cut / "model.safetensors").write_bytes(b"half")  # killed before the trainer state was written
+    _, _, training, _ = parse_arguments(["--output_dir", str(tmp_path)])
+    assert check_output_dir(training, RunArguments(resume=True)) == str(whole)
+    assert not cut.exists()
+    with pytest.raises(SystemExit, match="pass --resume true"):
+        check_output_dir(training, RunArguments(resume=False))

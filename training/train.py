@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +28,8 @@ import torch
 import torch.nn.functional as F
 import transformers
 from transformers import EvalPrediction, Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from dataset_script.frames import FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE, QUALITIES
@@ -82,22 +84,38 @@ def test_config_names(data: DataArguments) -> list[str]:
     return [config]
 
 
+def last_complete_checkpoint(output: Path) -> str | None:
+    """The newest checkpoint that was written whole; checkpoints a kill cut short are removed (with a warning)."""
+    numbered = []
+    for folder in output.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = folder.name.rsplit("-", 1)[-1]
+        if folder.is_dir() and suffix.isdigit():
+            numbered.append((int(suffix), folder))
+    for _, folder in sorted(numbered, reverse=True):
+        if (folder / TRAINER_STATE_NAME).is_file() and any(folder.glob("*.safetensors")):
+            return str(folder)
+        logger.warning("%s was cut short (no trainer state or weights); removing it", folder)
+        shutil.rmtree(folder)
+    return None
+
+
 def check_output_dir(training_args: TrainingArguments, run: RunArguments) -> str | None:
     """The checkpoint to resume from, or None; refuses to train over an earlier run's checkpoints."""
     output = Path(training_args.output_dir)
-    last = get_last_checkpoint(str(output)) if output.is_dir() else None
-    if run.resume:
-        if last is None:
-            logger.warning("--resume: no checkpoint in %s yet; starting from the beginning", output)
-        else:
-            logger.info("resuming from %s", last)
-        return last
-    if last is not None:
-        raise SystemExit(
-            f"{output} holds checkpoints of an earlier run ({Path(last).name}): pass --resume to continue it, "
-            "or choose another --output_dir"
-        )
-    return None
+    has_checkpoints = output.is_dir() and any(output.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+    if not run.resume:
+        if has_checkpoints:
+            raise SystemExit(
+                f"{output} holds checkpoints of an earlier run: pass --resume true to continue it, "
+                "or choose another --output_dir"
+            )
+        return None
+    last = last_complete_checkpoint(output) if has_checkpoints else None
+    if last is None:
+        logger.warning("--resume: no complete checkpoint in %s yet; starting from the beginning", output)
+    else:
+        logger.info("resuming from %s", last)
+    return last
 
 
 def package_versions() -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""training/evaluate.py and the `evaluate` module: the paper's protocol on the smoke mini, same numbers both ways."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import pytest
+
+from dataset_script.schema import ACTIONS
+from modeling import create_detector, save_detector
+from training.metrics import detection_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def detector_dir(tmp_path_factory):
+    model, info = create_detector("mesoinception4_hp", input_size=64)
+    return save_detector(model, info, tmp_path_factory.mktemp("detector"))
+
+
+def test_evaluate_command_writes_every_metric_per_quality_and_action(smoke_mini_repo, detector_dir, tmp_path):
+    output = tmp_path / "eval" / "metrics.json"
+    command = [sys.executable, str(ROOT / "training" / "evaluate.py"), "--model_name_or_path", str(detector_dir),
+               "--dataset_name", str(smoke_mini_repo), "--dataset_config_name", "raw", "--split", "test",
+               "--output", str(output), "--frames_per_video", "4", "--progress", "false"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(output.read_text())
+    assert {"frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap"} <= set(metrics)
+    assert all(0.0 <= metrics[key] <= 1.0 for key in ("frame_accuracy", "video_auc", "eer", "ap"))
+    assert set(metrics["per_action"]) == set(ACTIONS)
+    assert metrics["per_quality"]["raw"]["videos"] == 20 and metrics["architecture"] == "mesoinception4_hp"
+    assert "| raw |" in result.stdout and "| yaw |" in result.stdout
+
+
+def test_evaluate_command_names_a_missing_model(smoke_mini_repo, tmp_path):
+    command = [sys.executable, str(ROOT / "training" / "evaluate.py"), "--model_name_or_path",
+               str(tmp_path / "nothing"), "--dataset_name", str(smoke_mini_repo)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode != 0 and "no such folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_evaluate_module_gives_the_same_numbers():
+    metric = evaluate.load(str(ROOT / "training" / "deepfake_detection"))
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 0, 1, 1], 4)
+    scores = np.clip(labels * 0.3 + rng.random(20) * 0.7, 0, 1)
+    videos = np.repeat(np.arange(5), 4)
+    got = metric.compute(predictions=scores.tolist(), references=labels.tolist(), video_ids=videos.tolist())
+    assert got == pytest.approx(detection_metrics(labels, scores, videos))
+    assert "video_auc" not in metric.compute(predictions=scores.tolist(), references=labels.tolist())

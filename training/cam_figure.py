@@ -1,0 +1,111 @@
+"""The paper's Figure 7: class activation maps of a detector over fakes of each action, one row per action.
+
+    python -m training.cam_figure --model_name_or_path DIR --dataset_name D --dataset_config_name raw \\
+        --split test --output cam.png
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Video
+from transformers import HfArgumentParser
+
+from dataset_script.frames import VideoFrames, evenly_spaced_indices, normalise_frames
+from dataset_script.schema import ACTIONS, FAKE
+from modeling import load_detector
+from modeling.cam import class_activation_maps, overlay
+from training.data import load_split, split_name
+from training.evaluation import fake_probability
+
+
+@dataclass
+class CamArguments:
+    model_name_or_path: str = field(metadata={"help": "a saved detector folder or a Hub id"})
+    dataset_name: str = field(default="deepfake_mnist_plus")
+    dataset_config_name: str = field(default="raw")
+    split: str = field(default="test")
+    split_protocol: str = field(default="paper")
+    frames_per_row: int = field(default=4, metadata={"help": "evenly spaced frames shown per action"})
+    output: str = field(default="cam.png")
+
+
+def action_rows(args: CamArguments) -> list[tuple[str, list[np.ndarray], list[float]]]:
+    """For each action, the first fake of the split: frames with CAM overlays, and their fake probabilities."""
+    model, info = load_detector(args.model_name_or_path)
+    cfg = info.pretrained_cfg(model)
+    dataset = load_split(args.dataset_name, args.dataset_config_name, split_name(args.split, args.split_protocol))
+    dataset = dataset.cast_column("video", Video(decode=False))
+    rows = []
+    for action in ACTIONS:
+        matches = [i for i, (label, a) in enumerate(zip(dataset["label"], dataset["action"], strict=True))
+                   if label == FAKE and a == action]  # fmt: skip
+        if not matches:
+            continue
+        video = VideoFrames(dataset[matches[0]]["video"])
+        frames = video.read(evenly_spaced_indices(video.num_frames, args.frames_per_row))
+        pixels = normalise_frames(frames, cfg)
+        maps = class_activation_maps(model, pixels)
+        with torch.no_grad():
+            scores = fake_probability(model.eval()(pixels)).tolist()
+        shown = _as_shown(frames, cfg)
+        rows.append((action, [overlay(f, m) for f, m in zip(shown, maps.numpy(), strict=True)], scores))
+    if not rows:
+        raise ValueError(f"no fakes in {args.dataset_name} ({args.dataset_config_name}, {args.split})")
+    return rows
+
+
+def _as_shown(frames: torch.Tensor, cfg: dict) -> list[np.ndarray]:
+    """The frames as the model saw them (same crop and size), as uint8 RGB for display."""
+    mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+    pixels = (normalise_frames(frames, cfg) * std + mean).clamp(0, 1) * 255
+    return [frame.permute(1, 2, 0).round().to(torch.uint8).numpy() for frame in pixels]
+
+
+def write_figure(rows, output: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(images) for _, images, _ in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(2 * columns, 2 * len(rows)), squeeze=False)
+    for row, (action, images, scores) in enumerate(rows):
+        for column, axis in enumerate(axes[row]):
+            axis.axis("off")
+            if column < len(images):
+                axis.imshow(images[column])
+                axis.set_title(f"p(fake) {scores[column]:.2f}", fontsize=7)
+        axes[row][0].text(-0.1, 0.5, action, transform=axes[row][0].transAxes, ha="right", va="center", fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    figure.savefig(partial, dpi=100)
+    plt.close(figure)
+    os.replace(partial, output)
+    return output
+
+
+def main(argv: list[str] | None = None) -> Path:
+    (args,) = HfArgumentParser(CamArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    try:
+        rows = action_rows(args)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from error
+    title = (
+        f"class activation maps (fake): {Path(args.model_name_or_path).name}, {args.dataset_config_name} {args.split}"
+    )
+    path = write_figure(rows, Path(args.output), title)
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()
