@@ -7,6 +7,7 @@ The numbers are those of ``training.metrics`` (scikit-learn underneath), so user
 import datasets
 import evaluate
 
+from dataset_script.card import CITATION
 from training.metrics import detection_metrics
 
 _DESCRIPTION = """Frame accuracy and AUC of fake probabilities; with `video_ids`, video accuracy and AUC (a video's
@@ -25,12 +26,7 @@ Example:
     1.0
 """
 
-_CITATION = """@inproceedings{huang2021deepfake,
-  title     = {DeepFake MNIST+: A DeepFake Facial Animation Dataset},
-  author    = {Huang, Jiajun and Wang, Xueyu and Du, Bo and Du, Pei and Xu, Chang},
-  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision Workshops (ICCVW)},
-  year      = {2021}
-}"""
+_CITATION = CITATION
 
 
 class DeepfakeDetection(evaluate.Metric):
