@@ -29,6 +29,7 @@ class ModelCard:
     model_id: str
     architecture: str
     input_size: int
+    crop_pct: float
     init: str
     dataset: str
     data_config: str
@@ -61,9 +62,14 @@ class ModelCard:
             "",
             f"# {self.model_id}: a DeepFake MNIST+ detector ({self.architecture})",
             "",
-            f"A `{self.architecture}` classifier of single {self.input_size}x{self.input_size} face frames into "
-            "`real` (0) and `fake` (1, a facial animation). A video's score is the mean fake probability of "
-            "its frames.",
+            f"A `{self.architecture}` classifier of single face frames into `real` (0) and `fake` (1, a facial "
+            f"animation). Input: {self.input_size}x{self.input_size}, "
+            + (
+                "the whole frame resized"
+                if self.crop_pct == 1.0
+                else f"a centre square {self.crop_pct:.0%} of the frame's side (crop_pct {self.crop_pct})"
+            )
+            + ", as its `pretrained_cfg` records. A video's score is the mean fake probability of its frames.",
             "",
             "## Use",
             "",

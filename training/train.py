@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
         recipe.update(frames_per_video=data_args.frames_per_video, loss=model_args.loss,
                       paper_input_size=PAPER_MODELS.get(info.name, "n/a"), preset=run_args.preset)  # fmt: skip
         card = ModelCard(
-            model_id=push_to or output.name, architecture=info.name, input_size=info.input_size, init=info.init,
+            model_id=push_to or output.name, architecture=info.name, input_size=info.input_size,
+            crop_pct=info.crop_pct, init=info.init,
             dataset=data_args.dataset_name, data_config=data_args.dataset_config_name,
             split_protocol=data_args.split_protocol, recipe=recipe, train_counts=counts,
             subset={k: v for k, v in asdict(subset).items() if v is not None}, test_metrics=test_metrics,
