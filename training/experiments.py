@@ -1,0 +1,260 @@
+"""The paper's experiments as grids of training runs ("cells"), one command each.
+
+    python -m training.experiments table3 --dataset_name deepfake_mnist_plus --scale quick --out experiments/
+
+Each cell trains one detector with ``train.py`` into its own folder and scores it on its test configurations; a
+cell whose ``results.json`` exists is not recomputed, so an interrupted experiment resumes where it stopped.
+Each experiment writes ``<name>.md`` (a table laid out like the paper's), ``<name>.png`` and ``<name>.json``
+(every cell's metrics, the models, data configuration, seeds and package versions).
+
+Scales: ``paper`` is the paper's recipe (GPUs, the real data); ``quick`` is the demo's recipe, which finishes a
+cell on the default mini in about three minutes on 2 CPU cores; ``smoke`` is seconds per cell, for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
+
+METRIC = "frame_accuracy"  # the paper reports frame accuracy throughout
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    train_config: str
+    test_configs: tuple[str, ...]
+    subset: tuple[tuple[str, str], ...] = ()  # (argument, value) pairs: max_fake_videos, real_fake_ratio, ...
+
+    @property
+    def name(self) -> str:
+        parts = [self.model, self.train_config] + [f"{key}={value}" for key, value in self.subset]
+        return "__".join(part.replace(":", "-").replace("/", "-") for part in parts)
+
+
+SCALES: dict[str, list[str]] = {
+    "paper": ["--preset", "paper"],
+    "quick": ["--preset", "demo"],
+    "smoke": [
+        "--preset",
+        "smoke",
+        "--input_size",
+        "64",
+        "--max_steps",
+        "2",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--eval_frames_per_video",
+        "2",
+    ],  # fmt: skip
+}
+QUICK_MODELS = ("mesoinception4_hp",)
+PAPER_MODELS = ("mesoinception4", "legacy_xception", "resnet50", "resnet101", "resnet152")
+
+
+@dataclass
+class Experiment:
+    name: str
+    title: str
+    cells: list[Cell] = field(default_factory=list)
+    rows: str = "model"  # what the table's rows are
+    columns: str = "test"
+
+
+def table3(models) -> Experiment:
+    cells = [Cell(m, q, (q,)) for m in models for q in QUALITIES]
+    return Experiment("table3", "Table 3: accuracy per model and quality", cells)
+
+
+def table4(models) -> Experiment:
+    cells = [Cell(m, q, QUALITIES) for m in models for q in QUALITIES]
+    return Experiment("table4", "Table 4: train on one quality, test on each", cells, rows="train")
+
+
+def table5(models) -> Experiment:
+    cells = [Cell(m, "mixed", QUALITIES) for m in models]
+    return Experiment("table5", "Table 5: mixed-quality training, tested per quality", cells)
+
+
+PAPER_COUNTS = (10, 100, 500, 1000, 3000, 7000)
+MINI_COUNTS = (10, 30, 70, 140)  # the default mini's identity_train split holds 140 fakes
+
+
+def figure3(models, counts=PAPER_COUNTS) -> Experiment:
+    cells = [Cell(m, q, (q,), (("max_fake_videos", str(n)),)) for m in models[:1] for q in (*QUALITIES, "mixed")
+             for n in counts]  # fmt: skip
+    return Experiment("figure3", "Figure 3: accuracy against the number of fake training videos", cells,
+                      rows="subset", columns="train")  # fmt: skip
+
+
+def figure4(models, ratios=("1:10", "1:4", "1:2", "1:1", "2:1", "4:1", "10:1")) -> Experiment:
+    cells = [Cell(m, "raw", ("raw",), (("real_fake_ratio", r),)) for m in models[:1] for r in ratios]
+    return Experiment("figure4", "Figure 4: accuracy against the real:fake ratio of training", cells, rows="subset")
+
+
+def figure5(models) -> Experiment:
+    cells = [Cell(m, "raw", ("raw",), (("train_action", a),)) for m in models[:1] for a in ACTIONS]
+    return Experiment("figure5", "Figure 5: train on one action, test on all", cells, rows="subset")
+
+
+def figure6(models) -> Experiment:
+    # the per-action configurations are the paper's per-action test sets: that action's fakes and as many reals
+    cells = [Cell(m, q, tuple(action_config_name(q, a) for a in ACTIONS)) for m in models[:1] for q in QUALITIES]
+    return Experiment("figure6", "Figure 6: accuracy per action for each quality", cells, rows="train")
+
+
+EXPERIMENTS = {"table3": table3, "table4": table4, "table5": table5, "figure3": figure3, "figure4": figure4,
+               "figure5": figure5, "figure6": figure6}  # fmt: skip
+
+
+def run_cell(cell: Cell, scale: str, dataset: str, split_protocol: str, seed: int, out: Path) -> dict:
+    """Train and test one cell. A cell trained before (by this or another experiment) is not trained again; only
+    the test configurations it has not been scored on yet are scored."""
+    from training.train import main as train
+
+    folder = out / "cells" / cell.name
+    results = folder / "results.json"
+    if not results.exists():
+        argv = [*SCALES[scale], "--model_name_or_path", cell.model, "--dataset_name", dataset,
+                "--dataset_config_name", cell.train_config, "--split_protocol", split_protocol,
+                "--test_config_names", ",".join(cell.test_configs), "--seed", str(seed), "--output_dir",
+                str(folder), "--resume", "true", "--disable_tqdm", "true", "--report_to", "none"]  # fmt: skip
+        for key, value in cell.subset:
+            argv += [f"--{key}", value]
+        train(argv)
+    record = json.loads(results.read_text())
+    missing = [config for config in cell.test_configs if config not in record["test"]]
+    if missing:
+        record["test"].update(score(folder, dataset, missing, split_protocol))
+        partial = results.with_name(".results.partial.json")
+        partial.write_text(json.dumps(record, indent=2, default=str))
+        os.replace(partial, results)
+    return record
+
+
+def score(detector: Path, dataset: str, configs: list[str], split_protocol: str) -> dict[str, dict]:
+    from modeling import load_detector
+    from training.data import load_split, split_name
+    from training.evaluation import predict
+
+    model, info = load_detector(str(detector))
+    return {
+        config: predict(model, load_split(dataset, config, split_name("test", split_protocol)),
+                        info.pretrained_cfg(model), progress=False).metrics()
+        for config in configs
+    }  # fmt: skip
+
+
+def markdown(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> str:
+    lines = [f"# {experiment.title}", "", f"{METRIC.replace('_', ' ')} in % on the test split", ""]
+    columns = sorted({config for cell, _ in outcomes for config in cell.test_configs}, key=_quality_order)
+    lines.append("| model | train | subset | " + " | ".join(f"test {c}" for c in columns) + " |")
+    lines.append("|---|---|---|" + "---|" * len(columns))
+    for cell, result in outcomes:
+        subset = ", ".join(f"{k}={v}" for k, v in cell.subset) or "all"
+        cells = [_percent(result["test"].get(c, {}).get(METRIC)) for c in columns]
+        lines.append(f"| {cell.model} | {cell.train_config} | {subset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _quality_order(config: str) -> int:
+    return QUALITIES.index(config) if config in QUALITIES else len(QUALITIES)
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4))
+    labels, series = [], {}
+    for cell, result in outcomes:
+        label = ", ".join(f"{v}" for _, v in cell.subset) or f"{cell.model} / {cell.train_config}"
+        labels.append(label)
+        for config in cell.test_configs:
+            series.setdefault(f"test {config}", []).append(result["test"].get(config, {}).get(METRIC))
+    width = 0.8 / max(1, len(series))
+    for index, (name, values) in enumerate(series.items()):
+        xs = [i + index * width for i in range(len(values))]
+        axis.bar(xs, [100 * (v or 0) for v in values], width=width, label=name)
+    axis.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))])
+    axis.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+    axis.set_ylabel("frame accuracy (%)")
+    axis.set_ylim(0, 100)
+    axis.set_title(experiment.title, fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    partial = path.with_name(f".{path.stem}.partial.png")
+    figure.savefig(partial, dpi=100)
+    plt.close(figure)
+    os.replace(partial, path)
+    return path
+
+
+def versions() -> dict[str, str]:
+    from training.train import package_versions
+
+    return package_versions()
+
+
+def run(experiment: Experiment, scale: str, dataset: str, split_protocol: str, seed: int, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for index, cell in enumerate(experiment.cells, 1):
+        print(f"[{experiment.name}] cell {index}/{len(experiment.cells)}: {cell.name}", flush=True)
+        outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out)))
+    record = {
+        "experiment": experiment.name, "title": experiment.title, "scale": scale, "dataset": dataset,
+        "split_protocol": split_protocol, "seed": seed, "versions": versions(),
+        "cells": [{**asdict(cell), "name": cell.name, "test": result["test"]} for cell, result in outcomes],
+    }  # fmt: skip
+    for suffix, text in ((".md", markdown(experiment, outcomes)), (".json", json.dumps(record, indent=2))):
+        target = out / f"{experiment.name}{suffix}"
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text)
+        os.replace(partial, target)
+    plot(experiment, outcomes, out / f"{experiment.name}.png")
+    return record
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--dataset_name", default="deepfake_mnist_plus")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="quick")
+    parser.add_argument("--models", help="comma-separated; default: quick/smoke mesoinception4_hp, paper all five")
+    parser.add_argument("--split_protocol", choices=("paper", "identity"),
+                        help="default: identity for quick/smoke (the mini), paper for paper")  # fmt: skip
+    parser.add_argument("--counts", help="figure3: comma-separated numbers of fake training videos")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=Path("experiments"))
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    default_models = PAPER_MODELS if args.scale == "paper" else QUICK_MODELS
+    models = tuple(args.models.split(",")) if args.models else default_models
+    factory = EXPERIMENTS[args.experiment]
+    if args.experiment == "figure3":
+        counts = args.counts.split(",") if args.counts else (PAPER_COUNTS if args.scale == "paper" else MINI_COUNTS)
+        experiment = factory(models, tuple(int(n) for n in counts))
+    else:
+        experiment = factory(models)
+    protocol = args.split_protocol or ("paper" if args.scale == "paper" else "identity")
+    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out)
+    print((args.out / f"{experiment.name}.md").read_text())
+    return record
+
+
+if __name__ == "__main__":
+    main()
