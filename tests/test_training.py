@@ -186,7 +186,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_mini_repo, tmp_path
     resumed = subprocess.run(_train_command(smoke_mini_repo, out, *slow, "--resume", "true"), capture_output=True,
                              text=True)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming from {out / 'checkpoint-4'}" in resumed.stderr or "resuming from" in resumed.stderr
+    assert f"resuming from {out / 'checkpoint-'}" in resumed.stderr
     first_logged_step = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["log_history"][0]
     assert first_logged_step["step"] >= 1
     final = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from modeling import load_detector
 from modeling.cam import class_activation_maps, overlay
 from training.data import load_split, split_name
 from training.evaluation import fake_probability
+from training.records import save_figure_atomically
 
 
 @dataclass
@@ -53,18 +53,18 @@ def action_rows(args: CamArguments) -> list[tuple[str, list[np.ndarray], list[fl
         maps = class_activation_maps(model, pixels)
         with torch.no_grad():
             scores = fake_probability(model.eval()(pixels)).tolist()
-        shown = _as_shown(frames, cfg)
+        shown = _as_shown(pixels, cfg)
         rows.append((action, [overlay(f, m) for f, m in zip(shown, maps.numpy(), strict=True)], scores))
     if not rows:
         raise ValueError(f"no fakes in {args.dataset_name} ({args.dataset_config_name}, {args.split})")
     return rows
 
 
-def _as_shown(frames: torch.Tensor, cfg: dict) -> list[np.ndarray]:
-    """The frames as the model saw them (same crop and size), as uint8 RGB for display."""
+def _as_shown(pixels: torch.Tensor, cfg: dict) -> list[np.ndarray]:
+    """The model's input (same crop and size) back to uint8 RGB for display."""
     mean = torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
     std = torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
-    pixels = (normalise_frames(frames, cfg) * std + mean).clamp(0, 1) * 255
+    pixels = (pixels * std + mean).clamp(0, 1) * 255
     return [frame.permute(1, 2, 0).round().to(torch.uint8).numpy() for frame in pixels]
 
 
@@ -85,12 +85,7 @@ def write_figure(rows, output: Path, title: str) -> Path:
         axes[row][0].text(-0.1, 0.5, action, transform=axes[row][0].transAxes, ha="right", va="center", fontsize=8)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
-    figure.savefig(partial, dpi=100)
-    plt.close(figure)
-    os.replace(partial, output)
-    return output
+    return save_figure_atomically(figure, output)
 
 
 def main(argv: list[str] | None = None) -> Path:

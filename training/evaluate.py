@@ -12,7 +12,6 @@ action's fakes against all the reals of the split); a markdown table is printed 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from modeling import load_detector
 from training.data import load_split, split_name
 from training.evaluation import Predictions, predict
 from training.metrics import SingleClassError
+from training.records import package_versions, write_text_atomically
 
 METRIC_KEYS = ("frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap")
 
@@ -105,7 +105,7 @@ def evaluate(args: EvaluateArguments) -> dict:
         model=args.model_name_or_path, architecture=info.name, input_size=info.input_size,
         dataset=args.dataset_name, split=args.split, split_protocol=args.split_protocol,
         frames_per_video=args.frames_per_video, per_quality=per_quality, per_action=first["per_action"],
-        versions={"torch": torch.__version__},
+        versions=package_versions(),
     )  # fmt: skip
     return result
 
@@ -121,12 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nper action ({quality}: that action's fakes against all reals)\n")
         print(markdown_table(metrics["per_action"], "action"))
     if args.output:
-        target = Path(args.output)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(json.dumps(result, indent=2))
-        os.replace(partial, target)
-        print(f"\nwrote {target}")
+        print(f"\nwrote {write_text_atomically(Path(args.output), json.dumps(result, indent=2))}")
     return result
 
 

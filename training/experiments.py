@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
+from training.records import package_versions, save_figure_atomically, write_text_atomically
 
 METRIC = "frame_accuracy"  # the paper reports frame accuracy throughout
 
@@ -65,8 +65,6 @@ class Experiment:
     name: str
     title: str
     cells: list[Cell] = field(default_factory=list)
-    rows: str = "model"  # what the table's rows are
-    columns: str = "test"
 
 
 def table3(models) -> Experiment:
@@ -76,7 +74,7 @@ def table3(models) -> Experiment:
 
 def table4(models) -> Experiment:
     cells = [Cell(m, q, QUALITIES) for m in models for q in QUALITIES]
-    return Experiment("table4", "Table 4: train on one quality, test on each", cells, rows="train")
+    return Experiment("table4", "Table 4: train on one quality, test on each", cells)
 
 
 def table5(models) -> Experiment:
@@ -91,24 +89,23 @@ MINI_COUNTS = (10, 30, 70, 140)  # the default mini's identity_train split holds
 def figure3(models, counts=PAPER_COUNTS) -> Experiment:
     cells = [Cell(m, q, (q,), (("max_fake_videos", str(n)),)) for m in models[:1] for q in (*QUALITIES, "mixed")
              for n in counts]  # fmt: skip
-    return Experiment("figure3", "Figure 3: accuracy against the number of fake training videos", cells,
-                      rows="subset", columns="train")  # fmt: skip
+    return Experiment("figure3", "Figure 3: accuracy against the number of fake training videos", cells)
 
 
 def figure4(models, ratios=("1:10", "1:4", "1:2", "1:1", "2:1", "4:1", "10:1")) -> Experiment:
     cells = [Cell(m, "raw", ("raw",), (("real_fake_ratio", r),)) for m in models[:1] for r in ratios]
-    return Experiment("figure4", "Figure 4: accuracy against the real:fake ratio of training", cells, rows="subset")
+    return Experiment("figure4", "Figure 4: accuracy against the real:fake ratio of training", cells)
 
 
 def figure5(models) -> Experiment:
     cells = [Cell(m, "raw", ("raw",), (("train_action", a),)) for m in models[:1] for a in ACTIONS]
-    return Experiment("figure5", "Figure 5: train on one action, test on all", cells, rows="subset")
+    return Experiment("figure5", "Figure 5: train on one action, test on all", cells)
 
 
 def figure6(models) -> Experiment:
     # the per-action configurations are the paper's per-action test sets: that action's fakes and as many reals
     cells = [Cell(m, q, tuple(action_config_name(q, a) for a in ACTIONS)) for m in models[:1] for q in QUALITIES]
-    return Experiment("figure6", "Figure 6: accuracy per action for each quality", cells, rows="train")
+    return Experiment("figure6", "Figure 6: accuracy per action for each quality", cells)
 
 
 EXPERIMENTS = {"table3": table3, "table4": table4, "table5": table5, "figure3": figure3, "figure4": figure4,
@@ -134,9 +131,7 @@ def run_cell(cell: Cell, scale: str, dataset: str, split_protocol: str, seed: in
     missing = [config for config in cell.test_configs if config not in record["test"]]
     if missing:
         record["test"].update(score(folder, dataset, missing, split_protocol))
-        partial = results.with_name(".results.partial.json")
-        partial.write_text(json.dumps(record, indent=2, default=str))
-        os.replace(partial, results)
+        write_text_atomically(results, json.dumps(record, indent=2, default=str))
     return record
 
 
@@ -197,17 +192,7 @@ def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) 
     axis.set_title(experiment.title, fontsize=9)
     axis.legend(fontsize=7)
     figure.tight_layout()
-    partial = path.with_name(f".{path.stem}.partial.png")
-    figure.savefig(partial, dpi=100)
-    plt.close(figure)
-    os.replace(partial, path)
-    return path
-
-
-def versions() -> dict[str, str]:
-    from training.train import package_versions
-
-    return package_versions()
+    return save_figure_atomically(figure, path)
 
 
 def run(experiment: Experiment, scale: str, dataset: str, split_protocol: str, seed: int, out: Path) -> dict:
@@ -218,14 +203,11 @@ def run(experiment: Experiment, scale: str, dataset: str, split_protocol: str, s
         outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out)))
     record = {
         "experiment": experiment.name, "title": experiment.title, "scale": scale, "dataset": dataset,
-        "split_protocol": split_protocol, "seed": seed, "versions": versions(),
+        "split_protocol": split_protocol, "seed": seed, "versions": package_versions(),
         "cells": [{**asdict(cell), "name": cell.name, "test": result["test"]} for cell, result in outcomes],
     }  # fmt: skip
-    for suffix, text in ((".md", markdown(experiment, outcomes)), (".json", json.dumps(record, indent=2))):
-        target = out / f"{experiment.name}{suffix}"
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(text)
-        os.replace(partial, target)
+    write_text_atomically(out / f"{experiment.name}.md", markdown(experiment, outcomes))
+    write_text_atomically(out / f"{experiment.name}.json", json.dumps(record, indent=2))
     plot(experiment, outcomes, out / f"{experiment.name}.png")
     return record
 

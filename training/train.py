@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 from dataclasses import asdict
@@ -39,6 +38,7 @@ from training.data import MIXED, Subset, apply_subset, class_counts, load_split,
 from training.evaluation import predict
 from training.metrics import accuracy, auc
 from training.model_card import ModelCard
+from training.records import package_versions, write_text_atomically
 
 logger = logging.getLogger("training.train")
 
@@ -116,14 +116,6 @@ def check_output_dir(training_args: TrainingArguments, run: RunArguments) -> str
     else:
         logger.info("resuming from %s", last)
     return last
-
-
-def package_versions() -> dict[str, str]:
-    import datasets
-    import timm
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "timm": timm.__version__,
-            "datasets": datasets.__version__}  # fmt: skip
 
 
 def push(folder: Path, repo_id: str, token: str | None, private: bool | None) -> str:
@@ -222,9 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
         (output / "README.md").write_text(card.render())
         summary = {"train": train_result.metrics, "test": test_metrics, "model": info.name, "init": info.init,
                    "data": asdict(data_args), "train_counts": counts}  # fmt: skip
-        partial = output / ".results.partial.json"
-        partial.write_text(json.dumps(summary, indent=2, default=str))
-        os.replace(partial, output / "results.json")
+        write_text_atomically(output / "results.json", json.dumps(summary, indent=2, default=str))
         if push_to:
             logger.info("pushed to %s: %s", push_to, push(output, push_to, training_args.hub_token,
                                                             training_args.hub_private_repo))  # fmt: skip
