@@ -12,9 +12,11 @@ DEMO_DIR ?= demo_output
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
-	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; \
-	  (apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null) || \
-	  (sudo apt-get update -qq && sudo apt-get install -y -qq ffmpeg >/dev/null); }
+	@missing=""; command -v ffmpeg >/dev/null || missing="ffmpeg"; \
+	  command -v chromium >/dev/null && command -v chromedriver >/dev/null || missing="$$missing chromium chromium-driver"; \
+	  if [ -n "$$missing" ]; then echo "installing$$missing (the Space's browser test drives chromium)"; \
+	    (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) || \
+	    (sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null); fi
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
@@ -27,7 +29,10 @@ demo: $(STAMP)
 	$(OFFLINE) $(PY) -m dataset_script.build $(DEMO_DIR)/mini --out $(DEMO_DIR)/deepfake_mnist_plus
 	cd $(DEMO_DIR) && $(OFFLINE) ../$(PY) -m dataset_script.inspect deepfake_mnist_plus --configs raw,c23,c40
 	$(OFFLINE) $(PY) training/train.py --preset demo --dataset_name $(DEMO_DIR)/deepfake_mnist_plus \
-	  --test_config_names raw,c23,c40 --output_dir $(DEMO_DIR)/detector --resume true
+	  --test_config_names raw,c23,c40 --output_dir $(DEMO_DIR)/detector --resume true \
+	  --frame_cache_dir $(DEMO_DIR)/frame_cache
+	@echo "serving the Space with $(DEMO_DIR)/detector at http://127.0.0.1:$${GRADIO_SERVER_PORT:-7860}/ (Ctrl-C stops it)"
+	$(OFFLINE) $(PY) spaces/detector/app.py --model $(DEMO_DIR)/detector --examples $(DEMO_DIR)/deepfake_mnist_plus
 
 test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q

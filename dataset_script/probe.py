@@ -7,6 +7,7 @@ is caught by its decode errors and by reading fewer frames than the container de
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -43,13 +44,18 @@ def _parse_rate(rate: str) -> float:
     return float(numerator) / float(denominator or 1) if float(denominator or 1) else 0.0
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Decode ``path`` fully and describe it, or raise VideoProbeError saying what is wrong with it."""
+def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise VideoProbeError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise VideoProbeError(f"{path}: zero-byte file")
+    return path
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Decode ``path`` fully and describe it, or raise VideoProbeError saying what is wrong with it."""
+    path = _existing_file(path)
     command = [
         _ffprobe(), "-v", "error", "-select_streams", "v:0", "-count_frames",
         "-show_entries", "stream=codec_name,width,height,nb_frames,nb_read_frames,avg_frame_rate",
@@ -77,6 +83,53 @@ def probe_video(path: str | Path) -> VideoInfo:
         num_frames=frames_read,
         fps=_parse_rate(stream.get("avg_frame_rate", "0/1")),
         codec=stream.get("codec_name", ""),
+    )
+
+
+@dataclass(frozen=True)
+class VideoMetadata:
+    """What a container says of its first video stream, read without decoding (cheap even for a 4K file)."""
+
+    width: int
+    height: int
+    duration: float
+    """Seconds; 0.0 when the container does not say."""
+    declared_frames: int
+    """0 when the container does not say."""
+    fps: float
+    codec: str
+    pixel_format: str
+
+
+def read_metadata(path: str | Path) -> VideoMetadata:
+    """The first video stream's size, duration, frame count and format, or VideoProbeError saying what is wrong."""
+    path = _existing_file(path)
+    command = [
+        _ffprobe(), "-v", "error", "-show_entries",
+        "stream=codec_type,codec_name,width,height,pix_fmt,nb_frames,avg_frame_rate,duration:format=duration",
+        "-of", "json", str(path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = next((line.strip() for line in result.stderr.splitlines() if line.strip()), "unknown format")
+        reason = re.sub(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ", "", reason)  # ffmpeg's demuxer address says nothing to users
+        raise VideoProbeError(f"{path}: not a readable video ({reason})")
+    described = json.loads(result.stdout or "{}")
+    streams = described.get("streams", [])
+    video = next((stream for stream in streams if stream.get("codec_type") == "video"), None)
+    if video is None:
+        kinds = sorted({stream.get("codec_type", "unknown") for stream in streams})
+        reason = f"only {' and '.join(kinds)} streams" if kinds else "no streams"
+        raise VideoProbeError(f"{path}: no video stream ({reason})")
+    duration = video.get("duration") or described.get("format", {}).get("duration") or 0.0
+    return VideoMetadata(
+        width=int(video.get("width") or 0),
+        height=int(video.get("height") or 0),
+        duration=float(duration),
+        declared_frames=int(video.get("nb_frames") or 0),
+        fps=_parse_rate(video.get("avg_frame_rate", "0/1")),
+        codec=video.get("codec_name", ""),
+        pixel_format=video.get("pix_fmt", ""),
     )
 
 

@@ -5,7 +5,9 @@ import json
 import pytest
 from PIL import Image
 
+from dataset_script.schema import ACTIONS
 from training.experiments import EXPERIMENTS, main
+from training.report import build_report
 
 SMALL = {"figure3": ["--counts", "5,10"]}
 
@@ -17,8 +19,14 @@ def test_experiment_writes_its_table_plot_and_record(built_repo, tmp_path_factor
             "--out", str(out), *SMALL.get(name, [])]  # fmt: skip
     record = main(argv)
     table = (out / f"{name}.md").read_text()
-    assert table.startswith("# ") and "| model | train | subset |" in table
-    assert len([line for line in table.splitlines() if line.startswith("| mesoinception4_hp")]) == len(record["cells"])
+    assert table.startswith("# ")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("|---")][1:]
+    laid_out_like_the_paper = {"table3": 1, "table4": 1, "table5": 1, "figure6": len(ACTIONS)}  # one model
+    assert len(rows) == laid_out_like_the_paper.get(name, len(record["cells"]))
+    if name in laid_out_like_the_paper:  # every cell of the paper's layout is filled
+        assert all(" - " not in row for row in rows)
+    if name == "table4":
+        assert "| model | raw->c23 | raw->c40 | c23->raw | c23->c40 | c40->raw | c40->c23 |" in table
     with Image.open(out / f"{name}.png") as image:
         assert image.format == "PNG"
     saved = json.loads((out / f"{name}.json").read_text())
@@ -35,3 +43,17 @@ def test_a_finished_cell_is_not_trained_again(built_repo, tmp_path, monkeypatch)
 
     monkeypatch.setattr(training.train, "main", lambda argv: pytest.fail("trained a finished cell again"))
     assert main(argv)["cells"] == first["cells"]
+
+
+def test_the_report_puts_every_result_next_to_the_papers_numbers(built_repo, tmp_path):
+    main(["table3", "--dataset_name", str(built_repo), "--scale", "smoke", "--split_protocol", "paper",
+          "--out", str(tmp_path)])  # fmt: skip
+    report = build_report(tmp_path, tmp_path / "report.md")
+    assert (tmp_path / "report.md").read_text() == report
+    ours = report.split("## Table 3", 1)[1].split("## table4", 1)[0]
+    assert "| mesoinception4_hp |" in ours and "![table3](table3.png)" in ours
+    assert "| Resnet50 | 96.58 | 94.32 | 91.49 |" in ours  # the paper's Table 3 beside ours
+    assert "train s" in ours  # wall time per cell
+    assert "Not run yet: `python -m training.experiments table4" in report
+    assert "| Resnet152 | 79.23 | 68.12 | 82.33 | 73.6 | 76.72 | 76.69 |" in report  # Table 4 even before ours
+    assert "nod | surprise" in report  # Figure 5's stated values

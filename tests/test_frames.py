@@ -4,6 +4,7 @@ import torch
 from datasets import Dataset, Video
 
 from dataset_script.frames import (
+    FrameCache,
     FrameSampler,
     VideoReadError,
     collate_frames,
@@ -85,3 +86,34 @@ def test_a_centre_crop_keeps_native_pixels():
     assert torch.allclose(normalise_frames(frames, cfg), expected, atol=1e-6)
     resized = normalise_frames(frames, {**cfg, "crop_pct": 1.0})
     assert resized.shape == (2, 3, 128, 128) and not torch.allclose(resized, expected)
+
+
+@pytest.mark.parametrize("crop_pct", [0.5, 1.0])
+def test_frame_cache_gives_the_decoded_frames_and_is_reused(tmp_path, clip_factory, crop_pct):
+    path = str(clip_factory(frames=12, size=64, seed=1))
+    cfg = {**CFG, "input_size": (3, 32, 32), "crop_pct": crop_pct}  # 0.5: a native crop; 1.0: a resize
+    cache = FrameCache(tmp_path / "cache")
+    direct = FrameSampler(cfg, frames_per_video=6).sample(path)
+    cached = FrameSampler(cfg, frames_per_video=6, cache=cache)
+    first, again = cached.sample(path), cached.sample(path)
+    files = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(files) == 1 and not list((tmp_path / "cache").rglob("*.tmp*"))
+    assert torch.equal(first, again)
+    tolerance = 0.0 if crop_pct == 0.5 else 0.51 / 255 / 0.25  # a resize is stored rounded to uint8
+    assert (first - direct).abs().max() <= tolerance + 1e-6
+    mtime = files[0].stat().st_mtime_ns
+    cached.sample(path)
+    assert files[0].stat().st_mtime_ns == mtime  # read, not written again
+    FrameSampler({**cfg, "input_size": (3, 16, 16)}, frames_per_video=6, cache=cache).sample(path)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2  # another geometry, another file
+
+
+def test_frame_cache_notices_a_replaced_video(tmp_path, clip_factory):
+    path = clip_factory(frames=8, size=64, seed=1)
+    sampler = FrameSampler(CFG, frames_per_video=8, cache=FrameCache(tmp_path / "cache"))
+    before = sampler.sample(str(path))
+    clip_factory(frames=8, size=64, seed=2).replace(path)
+    after = sampler.sample(str(path))
+    assert not torch.equal(before, after)
+    decoded = FrameSampler(CFG, frames_per_video=8).sample(str(path))
+    assert (after - decoded).abs().max() <= 0.51 / 255 / 0.25 + 1e-6  # stored rounded to uint8

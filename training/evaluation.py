@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dataset_script.frames import FrameSampler, collate_frames
+from dataset_script.frames import FrameCache, FrameSampler, collate_frames
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE
 from modeling.transformers_wrapper import timm_model_of
 
@@ -57,12 +57,14 @@ def predict(
     on_error: str = "raise",
     progress: bool = True,
     description: str = "scoring",
+    frame_cache: FrameCache | None = None,
 ) -> Predictions:
     """Fake probabilities of ``frames_per_video`` evenly spaced frames of every video of ``dataset``."""
     inner = timm_model_of(model)
     device = torch.device(device or next(inner.parameters()).device)
     inner.eval().to(device)
-    sampler = FrameSampler(pretrained_cfg, frames_per_video, train=False, decoder=decoder, on_error=on_error)
+    sampler = FrameSampler(pretrained_cfg, frames_per_video, train=False, decoder=decoder, on_error=on_error,
+                           cache=frame_cache)  # fmt: skip
     loader = DataLoader(with_sampling(dataset, sampler), batch_size=batch_size, num_workers=num_workers,
                         collate_fn=collate_frames, shuffle=False)  # fmt: skip
     indices, labels, scores, skipped, offset = [], [], [], 0, 0

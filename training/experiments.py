@@ -112,7 +112,9 @@ EXPERIMENTS = {"table3": table3, "table4": table4, "table5": table5, "figure3": 
                "figure5": figure5, "figure6": figure6}  # fmt: skip
 
 
-def run_cell(cell: Cell, scale: str, dataset: str, split_protocol: str, seed: int, out: Path) -> dict:
+def run_cell(
+    cell: Cell, scale: str, dataset: str, split_protocol: str, seed: int, out: Path, frame_cache: Path | None = None
+) -> dict:
     """Train and test one cell. A cell trained before (by this or another experiment) is not trained again; only
     the test configurations it has not been scored on yet are scored."""
     from training.train import main as train
@@ -126,16 +128,21 @@ def run_cell(cell: Cell, scale: str, dataset: str, split_protocol: str, seed: in
                 str(folder), "--resume", "true", "--disable_tqdm", "true", "--report_to", "none"]  # fmt: skip
         for key, value in cell.subset:
             argv += [f"--{key}", value]
+        if frame_cache is not None:
+            argv += ["--frame_cache_dir", str(frame_cache)]
         train(argv)
     record = json.loads(results.read_text())
     missing = [config for config in cell.test_configs if config not in record["test"]]
     if missing:
-        record["test"].update(score(folder, dataset, missing, split_protocol))
+        record["test"].update(score(folder, dataset, missing, split_protocol, frame_cache))
         write_text_atomically(results, json.dumps(record, indent=2, default=str))
     return record
 
 
-def score(detector: Path, dataset: str, configs: list[str], split_protocol: str) -> dict[str, dict]:
+def score(
+    detector: Path, dataset: str, configs: list[str], split_protocol: str, frame_cache: Path | None = None
+) -> dict[str, dict]:
+    from dataset_script.frames import FrameCache
     from modeling import load_detector
     from training.data import load_split, split_name
     from training.evaluation import predict
@@ -143,29 +150,61 @@ def score(detector: Path, dataset: str, configs: list[str], split_protocol: str)
     model, info = load_detector(str(detector))
     return {
         config: predict(model, load_split(dataset, config, split_name("test", split_protocol)),
-                        info.pretrained_cfg(model), progress=False).metrics()
+                        info.pretrained_cfg(model), progress=False,
+                        frame_cache=FrameCache(frame_cache) if frame_cache else None).metrics()
         for config in configs
     }  # fmt: skip
 
 
-def markdown(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> str:
-    lines = [f"# {experiment.title}", "", f"{METRIC.replace('_', ' ')} in % on the test split", ""]
-    columns = sorted({config for cell, _ in outcomes for config in cell.test_configs}, key=_quality_order)
-    lines.append("| model | train | subset | " + " | ".join(f"test {c}" for c in columns) + " |")
-    lines.append("|---|---|---|" + "---|" * len(columns))
+def markdown_table(rows: dict[str, dict], first: str = "model") -> list[str]:
+    """One row per key, one column per inner key (in first-seen order); numbers as given, None as '-'."""
+    columns = list(dict.fromkeys(column for values in rows.values() for column in values))
+    lines = [f"| {first} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, values in rows.items():
+        cells = ["-" if values.get(c) is None else f"{values[c]:g}" if isinstance(values[c], float) else
+                 str(values[c]) for c in columns]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def pivot(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> tuple[str, dict[str, dict]]:
+    """The experiment's results laid out as the paper's table or figure: (row heading, rows)."""
+
+    def value(result: dict, config: str) -> float | None:
+        metric = result["test"].get(config, {}).get(METRIC)
+        return None if metric is None else round(100 * metric, 2)
+
+    rows: dict[str, dict] = {}
+    if experiment.name == "figure6":  # actions down, qualities across, as the paper's bars
+        for cell, result in outcomes:
+            for config in cell.test_configs:
+                quality, action = config.split("-", 1)
+                rows.setdefault(f"{action} ({cell.model})", {})[f"{quality}"] = value(result, config)
+        return "action", rows
+    if experiment.name == "table4":  # the paper's "Raw -> LC" columns
+        for cell, result in outcomes:
+            for config in cell.test_configs:
+                if config != cell.train_config:
+                    rows.setdefault(cell.model, {})[f"{cell.train_config}->{config}"] = value(result, config)
+        return "model", rows
     for cell, result in outcomes:
-        subset = ", ".join(f"{k}={v}" for k, v in cell.subset) or "all"
-        cells = [_percent(result["test"].get(c, {}).get(METRIC)) for c in columns]
-        lines.append(f"| {cell.model} | {cell.train_config} | {subset} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        subset = ", ".join(f"{k}={v}" for k, v in cell.subset)
+        label = f"{cell.model}, train {cell.train_config}" + (f", {subset}" if subset else "")
+        if experiment.name in ("table3", "table5"):
+            label = cell.model
+        for config in sorted(cell.test_configs, key=_quality_order):
+            rows.setdefault(label, {})[f"test {config}"] = value(result, config)
+    return "model" if experiment.name in ("table3", "table5") else "training", rows
+
+
+def markdown(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> str:
+    first, rows = pivot(experiment, outcomes)
+    lines = [f"# {experiment.title}", "", f"{METRIC.replace('_', ' ')} in % on the test split", ""]
+    return "\n".join([*lines, *markdown_table(rows, first)]) + "\n"
 
 
 def _quality_order(config: str) -> int:
     return QUALITIES.index(config) if config in QUALITIES else len(QUALITIES)
-
-
-def _percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
 
 
 def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) -> Path:
@@ -195,12 +234,20 @@ def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) 
     return save_figure_atomically(figure, path)
 
 
-def run(experiment: Experiment, scale: str, dataset: str, split_protocol: str, seed: int, out: Path) -> dict:
+def run(
+    experiment: Experiment,
+    scale: str,
+    dataset: str,
+    split_protocol: str,
+    seed: int,
+    out: Path,
+    frame_cache: Path | None = None,
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for index, cell in enumerate(experiment.cells, 1):
         print(f"[{experiment.name}] cell {index}/{len(experiment.cells)}: {cell.name}", flush=True)
-        outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out)))
+        outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out, frame_cache)))
     record = {
         "experiment": experiment.name, "title": experiment.title, "scale": scale, "dataset": dataset,
         "split_protocol": split_protocol, "seed": seed, "versions": package_versions(),
@@ -223,6 +270,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--counts", help="figure3: comma-separated numbers of fake training videos")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("experiments"))
+    parser.add_argument("--frame_cache_dir", type=Path,
+                        help="decoded frames shared by all cells (see train.py); default: OUT/frame_cache at "
+                             "the quick and smoke scales, none at the paper's (the real data would fill a "
+                             "disk)")  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     default_models = PAPER_MODELS if args.scale == "paper" else QUICK_MODELS
     models = tuple(args.models.split(",")) if args.models else default_models
@@ -233,7 +284,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         experiment = factory(models)
     protocol = args.split_protocol or ("paper" if args.scale == "paper" else "identity")
-    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out)
+    frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
+    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache)
     print((args.out / f"{experiment.name}.md").read_text())
     return record
 

@@ -30,7 +30,7 @@ from transformers import EvalPrediction, Trainer, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from dataset_script.frames import FrameSampler, collate_frames, keep_freed_memory
+from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE, QUALITIES
 from modeling import PAPER_MODELS, DetectorInfo, detector, save_detector, timm_model_of, wrap
 from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
@@ -171,8 +171,11 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("training on %s (%s): %d real, %d fake videos; validating on %d", data_args.dataset_name,
                 data_args.dataset_config_name, counts["real"], counts["fake"], len(validation))  # fmt: skip
 
-    train_sampler = FrameSampler(pretrained_cfg, data_args.frames_per_video, train=True, decoder=data_args.decoder)
-    eval_sampler = FrameSampler(pretrained_cfg, data_args.eval_frames_per_video, decoder=data_args.decoder)
+    cache = FrameCache(data_args.frame_cache_dir) if data_args.frame_cache_dir else None
+    train_sampler = FrameSampler(pretrained_cfg, data_args.frames_per_video, train=True, decoder=data_args.decoder,
+                                 cache=cache)  # fmt: skip
+    eval_sampler = FrameSampler(pretrained_cfg, data_args.eval_frames_per_video, decoder=data_args.decoder,
+                                cache=cache)  # fmt: skip
     wrapped = wrap(model, info)
     if model_args.channels_last:
         wrapped = wrapped.to(memory_format=torch.channels_last)
@@ -196,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
                 detector_model, test, pretrained_cfg, EVAL_FRAMES_PER_VIDEO,
                 batch_size=training_args.per_device_eval_batch_size, device=training_args.device,
                 decoder=data_args.decoder, progress=not training_args.disable_tqdm, description=f"test {config}",
+                frame_cache=cache,
             )  # fmt: skip
             test_metrics[config] = predictions.metrics()
             logger.info("test %s: %s", config, ", ".join(f"{k} {v:.4f}" for k, v in test_metrics[config].items()))

@@ -1,0 +1,105 @@
+"""Faces in frames: facenet-pytorch's MTCNN in batches, the main face of a frame, and square crops around it.
+
+The generation pipeline crops driving and source videos with it; the Space crops uploaded clips with it. MTCNN's
+weights ship inside the facenet-pytorch wheel, so this runs offline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FACE_CROP_SIZE = 256
+"""The release's face crops are 256x256."""
+
+
+class FaceError(ValueError):
+    """No face, or no clear main face, where one was needed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[float, float, float, float]
+    """x0, y0, x1, y1 in the frame's pixels."""
+    probability: float
+    landmarks: np.ndarray
+    """(5, 2): eyes, nose, mouth corners, as MTCNN gives them."""
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+class FaceDetector:
+    """MTCNN over batches of frames; frames are shrunk so their long side is at most ``detect_side`` first
+    (MTCNN's cost grows with the pixel count, and a face the size the detectors need survives the shrink)."""
+
+    def __init__(self, device: str | torch.device = "cpu", min_probability: float = 0.9, detect_side: int = 640,
+                 batch_size: int = 32):  # fmt: skip
+        from facenet_pytorch import MTCNN
+
+        self.mtcnn = MTCNN(keep_all=True, device=device, post_process=False)
+        self.min_probability, self.detect_side, self.batch_size = min_probability, detect_side, batch_size
+
+    def detect(self, frames: torch.Tensor) -> list[list[Face]]:
+        """Faces of each uint8 frame of (N, 3, H, W), largest first, those below ``min_probability`` dropped."""
+        if frames.ndim != 4 or frames.shape[1] != 3 or frames.dtype != torch.uint8:
+            raise ValueError(f"expected uint8 frames shaped (N, 3, H, W), got {tuple(frames.shape)} {frames.dtype}")
+        height, width = frames.shape[-2:]
+        scale = min(1.0, self.detect_side / max(height, width))
+        faces: list[list[Face]] = []
+        for part in frames.split(self.batch_size):
+            if scale < 1.0:
+                size = (max(1, round(height * scale)), max(1, round(width * scale)))
+                part = F.interpolate(part.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+                part = part.round().clamp(0, 255).to(torch.uint8)
+            boxes, probabilities, landmarks = self.mtcnn.detect(part.permute(0, 2, 3, 1).numpy(), landmarks=True)
+            for frame_boxes, frame_probabilities, frame_landmarks in zip(boxes, probabilities, landmarks, strict=True):
+                found = []
+                if frame_boxes is not None:
+                    for box, probability, points in zip(frame_boxes, frame_probabilities, frame_landmarks,
+                                                        strict=True):  # fmt: skip
+                        if probability is not None and probability >= self.min_probability:
+                            found.append(Face(tuple(float(v) / scale for v in box), float(probability),
+                                              np.asarray(points, dtype=np.float32) / scale))  # fmt: skip
+                faces.append(sorted(found, key=lambda face: face.area, reverse=True))
+        return faces
+
+
+def main_face(faces: list[Face], dominance: float = 2.0) -> Face:
+    """The largest face, when it is at least ``dominance`` times the area of the next; FaceError otherwise."""
+    if not faces:
+        raise FaceError("no face found")
+    if len(faces) > 1 and faces[0].area < dominance * faces[1].area:
+        raise FaceError(f"{len(faces)} faces of similar size and no clear main one")
+    return faces[0]
+
+
+def square_box(box: tuple[float, float, float, float], margin: float = 0.3) -> tuple[int, int, int, int]:
+    """A square around ``box``'s centre, its side the box's longer side grown by ``margin`` (0.3: FaceForensics++'s
+    1.3x scale); it may reach past the frame, where ``crop_face`` pads."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1.0 + margin)
+    centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
+    left, top = math.floor(centre_x - side / 2), math.floor(centre_y - side / 2)
+    side = max(1, round(side))
+    return left, top, left + side, top + side
+
+
+def crop_face(frame: torch.Tensor, box: tuple[float, float, float, float], size: int = FACE_CROP_SIZE,
+              margin: float = 0.3) -> torch.Tensor:  # fmt: skip
+    """The square around ``box`` of a uint8 frame (3, H, W), edge-padded where it leaves the frame, resized to
+    ``size``; uint8 (3, size, size)."""
+    left, top, right, bottom = square_box(box, margin)
+    height, width = frame.shape[-2:]
+    pad = (max(0, -left), max(0, right - width), max(0, -top), max(0, bottom - height))
+    region = frame[:, max(0, top) : min(height, bottom), max(0, left) : min(width, right)].float()
+    if any(pad):
+        region = F.pad(region[None], pad, mode="replicate")[0]
+    resized = F.interpolate(region[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized[0].round().clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,153 @@
+"""DeepFake MNIST+ detector Space: is this clip a facial-animation deepfake?
+
+    python spaces/detector/app.py --model demo_output/detector            # what `make demo` serves
+    python spaces/detector/app.py --model ORG/detector-a --model ORG/detector-b   # several: a dropdown
+
+``GRADIO_SERVER_PORT`` sets the port; ``DETECTOR_MODEL`` (comma-separated) stands in for ``--model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # run as a script or imported by tests: clip_check sits beside this file
+    sys.path.insert(0, str(HERE))
+
+import gradio as gr  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+from clip_check import DEFAULT_MODEL, MODEL_ENV, CheckReport, ClipChecker, ClipLimits, ClipRejected  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+logger = logging.getLogger("space")
+EXAMPLES_DIR = HERE / "examples"
+DEMO_DATASET = Path("demo_output/deepfake_mnist_plus")
+CONCURRENCY_LIMIT = 2
+"""Checks running at once: each uses the CPU's cores fully, so more would only share them."""
+
+
+def probability_plot(report: CheckReport) -> Figure:
+    figure = Figure(figsize=(6, 2.6), dpi=100)
+    axes = figure.add_subplot()
+    indices = [frame.index for frame in report.frames]
+    axes.plot(indices, [frame.fake_probability for frame in report.frames], marker="o", markersize=3)
+    axes.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("frame")
+    axes.set_ylabel("fake probability")
+    axes.set_title(f"mean {report.fake_probability:.2f} over {len(indices)} frames")
+    figure.tight_layout()
+    return figure
+
+
+def gallery(report: CheckReport) -> list[tuple]:
+    items = []
+    for frame in report.frames:
+        if frame.cam is not None:
+            caption = f"frame {frame.index}: fake {frame.fake_probability:.2f}"
+            items += [(frame.crop, caption), (frame.cam, f"{caption} (CAM)")]
+    return items
+
+
+def details(report: CheckReport) -> str:
+    metadata = report.metadata
+    lines = [
+        f"**Model:** `{report.model}`",
+        f"**Video:** {metadata.width}x{metadata.height}, {metadata.duration:.1f} s, {metadata.codec} "
+        f"({metadata.pixel_format})"
+        if metadata
+        else "",
+        f"**Frames used:** {len(report.frames)} ({', '.join(str(frame.index) for frame in report.frames)})",
+        f"**Frames without a face:** {len(report.frames_without_face)}"
+        + (f" ({', '.join(map(str, report.frames_without_face))})" if report.frames_without_face else ""),
+    ]
+    if report.frames_with_several_faces:
+        lines.append(f"**Frames left out, several faces and no main one:** {len(report.frames_with_several_faces)}")
+    lines.append("**Time:** " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in report.seconds.items()))
+    return "\n\n".join(line for line in lines if line)
+
+
+def build_app(checker: ClipChecker, examples: list[str]) -> gr.Blocks:
+    def predict(video: str | None, already_cropped: bool, model: str | None = None):
+        try:
+            report = checker.check(video, already_cropped=bool(already_cropped), model=model)
+        except ClipRejected as error:
+            raise gr.Error(str(error), title="Cannot check this clip") from error
+        except Exception as error:  # a bug of ours must not take the server down, nor hide from the log
+            logger.exception("checking %s failed", video)
+            raise gr.Error(f"checking the clip failed unexpectedly ({type(error).__name__}); the server keeps "
+                           "running, try another clip") from error  # fmt: skip
+        label = {"fake": report.fake_probability, "real": 1.0 - report.fake_probability}
+        return label, probability_plot(report), gallery(report), details(report)
+
+    with gr.Blocks(title="DeepFake MNIST+ detector", delete_cache=(600, 3600)) as app:
+        gr.Markdown(
+            "# DeepFake MNIST+ detector\nUpload a short clip of a face. The Space takes 32 evenly spaced frames, "
+            "crops the largest face in each with MTCNN, scores every crop with the detector and averages the "
+            "fake probabilities into a verdict. Class activation maps show where the detector looked."
+        )
+        with gr.Row():
+            with gr.Column():
+                video = gr.Video(label="clip", sources=["upload"], format=None)
+                already_cropped = gr.Checkbox(
+                    label="clip is already a face crop", value=False,
+                    info="score whole frames, as for the dataset's 256x256 face clips",
+                )  # fmt: skip
+                inputs = [video, already_cropped]
+                if len(checker.model_names) > 1:
+                    inputs.append(gr.Dropdown(checker.model_names, value=checker.model_names[0], label="detector"))
+                button = gr.Button("Check", variant="primary")
+                if examples:
+                    gr.Examples([[path, True] for path in examples], inputs=[video, already_cropped],
+                                label="examples from the synthetic mini (face crops)")  # fmt: skip
+            with gr.Column():
+                verdict = gr.Label(label="verdict", num_top_classes=2)
+                plot = gr.Plot(label="fake probability per frame")
+        crops = gr.Gallery(label="face crops and class activation maps", columns=4, height="auto")
+        info = gr.Markdown(label="details")
+        button.click(predict, inputs=inputs, outputs=[verdict, plot, crops, info], api_name="predict",
+                     concurrency_limit=CONCURRENCY_LIMIT)  # fmt: skip
+    return app.queue(max_size=32)
+
+
+def find_examples(folder: Path, per_class: int = 2) -> list[str]:
+    """The .mp4 clips of ``folder``; for a built dataset repo (``make demo``'s), a few raw test clips of each class."""
+    if (folder / "splits.csv").is_file():
+        import csv
+
+        with (folder / "splits.csv").open() as file:
+            rows = [row for row in csv.DictReader(file) if row.get("identity_split", row["split"]) == "test"]
+        chosen = [row for label in ("fake", "real") for row in [r for r in rows if r["label"] == label][:per_class]]
+        return [str(folder / "raw" / f"{row['video_id']}.mp4") for row in chosen]
+    return sorted(str(path) for path in folder.glob("*.mp4")) if folder.is_dir() else []
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append",
+                        help=f"a saved detector folder or Hub id; repeat for a dropdown (default: ${MODEL_ENV} or "
+                             f"{DEFAULT_MODEL})")  # fmt: skip
+    parser.add_argument("--examples", type=Path, default=EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else DEMO_DATASET,
+                        help="a folder of example .mp4 clips, or a built dataset repo to take test clips "
+                             "from")  # fmt: skip
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--max-file-mb", type=float, default=ClipLimits.max_megabytes)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    models = args.model or [m.strip() for m in os.environ.get(MODEL_ENV, DEFAULT_MODEL).split(",") if m.strip()]
+    checker = ClipChecker(models, ClipLimits(max_megabytes=args.max_file_mb))
+    examples = find_examples(args.examples)
+    app = build_app(checker, examples)
+    port = int(os.environ.get("GRADIO_SERVER_PORT", 7860))
+    app.launch(server_name=args.host, server_port=port, max_file_size=f"{args.max_file_mb:g}mb",
+               allowed_paths=[str(args.examples.resolve())] if examples else None, show_error=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The Space: the clip check on mini clips and on every bad input, through gradio_client, and in a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
+sys.path.insert(0, str(SPACE))
+
+from clip_check import ClipChecker, ClipLimits, ClipRejected  # noqa: E402
+
+from modeling import create_detector, save_detector  # noqa: E402
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def detector_dir(tmp_path_factory) -> Path:
+    """An untrained detector of the demo's kind: the Space's plumbing does not need a good one."""
+    model, info = create_detector("mesoinception4_hp", pretrained=False, input_size=64, crop_pct=0.5)
+    return save_detector(model, info, tmp_path_factory.mktemp("space") / "detector")
+
+
+@pytest.fixture(scope="module")
+def checker(detector_dir) -> ClipChecker:
+    return ClipChecker([str(detector_dir)], ClipLimits(max_megabytes=5, max_seconds=30), cam_frames=4)
+
+
+@pytest.fixture(scope="module")
+def mini_clips(smoke_mini_repo) -> dict[str, Path]:
+    return {"real": smoke_mini_repo / "raw" / "real" / "00000.mp4",
+            "fake": smoke_mini_repo / "raw" / "yaw" / "00000.mp4"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bad_clips(tmp_path_factory, mini_clips) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad_clips")
+    made = {}
+    made["not a video"] = folder / "notes.mp4"
+    made["not a video"].write_text("these are meeting notes, not a video\n" * 50)
+    made["zero-byte"] = folder / "empty.mp4"
+    made["zero-byte"].write_bytes(b"")
+    whole = mini_clips["real"].read_bytes()
+    made["truncated"] = folder / "truncated.mp4"
+    made["truncated"].write_bytes(whole[: len(whole) // 3])
+    made["zero frames"] = folder / "no_frames.y4m"  # a valid video stream header and not one frame after it
+    made["zero frames"].write_text("YUV4MPEG2 W64 H64 F25:1 Ip A1:1 C420jpeg\n")
+    made["no face"] = folder / "pattern.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=256x256:r=25:d=1", "-pix_fmt", "yuv420p", str(made["no face"]))
+    made["several faces"] = folder / "two_people.mp4"
+    ffmpeg("-i", str(mini_clips["real"]), "-i", str(mini_clips["fake"]), "-filter_complex", "hstack=inputs=2",
+           "-pix_fmt", "yuv420p", str(made["several faces"]))  # fmt: skip
+    made["32x32"] = folder / "tiny.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=32x32:r=25:d=1", "-pix_fmt", "yuv420p", str(made["32x32"]))
+    made["4K"] = folder / "uhd.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=3840x2160:r=25:d=0.08", "-preset", "ultrafast", "-pix_fmt",
+           "yuv420p", str(made["4K"]))  # fmt: skip
+    made["over-long"] = folder / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x64:r=1:d=45", "-pix_fmt", "yuv420p", str(made["over-long"]))
+    made["audio only"] = folder / "speech.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(made["audio only"]))
+    return made
+
+
+EXPECTED_MESSAGES = {
+    "not a video": "not a readable video",
+    "zero-byte": "zero-byte",
+    "truncated": "truncated",
+    "zero frames": "no frames",
+    "no face": "already a face crop",
+    "several faces": "several faces",
+    "32x32": "too small",
+    "4K": "3840x2160",
+    "over-long": "45 s, over the 30 s limit",
+    "audio only": "no video stream",
+}
+
+
+@pytest.mark.parametrize("kind", ["real", "fake"])
+def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, mini_clips, kind):
+    report = checker.check(mini_clips[kind])
+    assert 0.0 <= report.fake_probability <= 1.0 and report.verdict in ("real", "fake")
+    assert report.confidence >= 0.5
+    smoke_frames = 16  # the smoke mini's clips are shorter than 32 frames: every frame is used
+    assert len(report.frames) + len(report.frames_without_face) == smoke_frames
+    assert len(report.frames) >= 14  # MTCNN finds the mini's faces
+    assert all(frame.crop.shape == (256, 256, 3) for frame in report.frames)
+    with_cam = [frame for frame in report.frames if frame.cam is not None]
+    assert len(with_cam) == 4 and with_cam[0].cam.shape == (128, 128, 3)  # the centre the model sees
+    assert set(report.seconds) == {"decode", "face crop", "model", "CAM"}
+    whole = checker.check(mini_clips[kind], already_cropped=True)
+    assert len(whole.frames) == smoke_frames and "face crop" not in whole.seconds
+    assert whole.fake_probability != report.fake_probability  # other pixels, another score
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED_MESSAGES))
+def test_every_bad_input_is_refused_with_a_clear_message(checker, bad_clips, kind):
+    with pytest.raises(ClipRejected, match=EXPECTED_MESSAGES[kind]):
+        checker.check(bad_clips[kind])
+
+
+def test_an_odd_pixel_format_and_size_is_checked(checker, mini_clips, tmp_path):
+    odd = tmp_path / "odd.mkv"
+    ffmpeg("-i", str(mini_clips["fake"]), "-vf", "scale=255:251", "-pix_fmt", "yuv444p", "-c:v", "libx264", str(odd))
+    report = checker.check(odd)
+    assert report.metadata.pixel_format == "yuv444p" and (report.metadata.width, report.metadata.height) == (255, 251)
+    assert len(report.frames) >= 14
+
+
+def test_an_oversized_file_and_a_missing_upload_are_refused(detector_dir, mini_clips):
+    strict = ClipChecker([str(detector_dir)], ClipLimits(max_megabytes=0.01))
+    with pytest.raises(ClipRejected, match="over the 0.01 MB limit"):
+        strict.check(mini_clips["real"])
+    with pytest.raises(ClipRejected, match="no video uploaded"):
+        strict.check(None)
+
+
+def test_a_missing_detector_says_how_to_get_one(tmp_path):
+    with pytest.raises(SystemExit, match="make demo"):
+        ClipChecker([str(tmp_path / "nowhere")])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_app(detector_dir, smoke_mini_repo, tmp_path_factory):
+    """``app.py`` launched as a user runs it, on a free port; yields its URL."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("served") / "app.log").open("w")
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    command = [sys.executable, str(SPACE / "app.py"), "--model", str(detector_dir), "--examples", str(smoke_mini_repo)]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited early:\n{Path(log.name).read_text()}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError(f"app.py did not start in 120 s:\n{Path(log.name).read_text()}")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(served_app, mini_clips, bad_clips):
+    from gradio_client import Client, handle_file
+
+    client = Client(served_app, verbose=False)
+    label, plot, gallery, details = client.predict(handle_file(str(mini_clips["fake"])), True, api_name="/predict")
+    assert label["label"] in ("real", "fake") and len(label["confidences"]) == 2
+    assert len(gallery) == 16 and "Frames used:** 16" in details  # 8 crops and their CAMs
+    with pytest.raises(Exception, match="not a readable video"):
+        client.predict(handle_file(str(bad_clips["not a video"])), False, api_name="/predict")
+    with pytest.raises(Exception, match="already a face crop"):
+        client.predict(handle_file(str(bad_clips["no face"])), False, api_name="/predict")
+    again, *_ = client.predict(handle_file(str(mini_clips["real"])), True, api_name="/predict")
+    assert again["label"] in ("real", "fake")  # still serving
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, mini_clips, tmp_path):
+    assert CHROMIUM and CHROMEDRIVER, "install Debian's chromium and chromium-driver (make setup does)"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1700", f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        browser.get(served_app)
+        wait = WebDriverWait(browser, 90)
+        upload = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+        upload.send_keys(str(mini_clips["fake"]))
+        checkbox = browser.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+        if not checkbox.is_selected():
+            checkbox.click()
+        wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "video")))
+        browser.find_element(By.XPATH, "//button[normalize-space()='Check']").click()
+        wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Frames used"))
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "Frames used: 16" in body and ("fake" in body and "real" in body)
+        screenshot = tmp_path / "space.png"
+        browser.save_screenshot(str(screenshot))
+        assert screenshot.stat().st_size > 10_000
+        if target := os.environ.get("SPACE_SCREENSHOT"):  # how the README's screenshot is made
+            shutil.copy(screenshot, target)
+    finally:
+        browser.quit()
+
+
+def test_several_detectors_are_offered_in_a_dropdown(detector_dir, tmp_path):
+    from app import build_app
+
+    model, info = create_detector("mesoinception4", pretrained=False, input_size=64)
+    second = save_detector(model, info, tmp_path / "second")
+    app = build_app(ClipChecker([str(detector_dir), str(second)]), [])
+    dropdowns = [c for c in app.config["components"] if c["type"] == "dropdown"]
+    assert len(dropdowns) == 1 and [choice[0] for choice in dropdowns[0]["props"]["choices"]] == [
+        str(detector_dir),
+        str(second),
+    ]
+    single = build_app(ClipChecker([str(detector_dir)]), [])
+    assert not [c for c in single.config["components"] if c["type"] == "dropdown"]

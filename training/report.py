@@ -1,0 +1,110 @@
+"""One markdown page with every experiment's results and plots, next to the paper's own numbers.
+
+    python -m training.report --experiments experiments --out experiments/report.md
+
+It reads what ``python -m training.experiments`` wrote in ``--experiments`` (``<name>.md``, ``.json``, ``.png``
+and each cell's ``results.json``) and the CAM grid (``cam.png``) when it is there; experiments not run yet are
+listed with the command that runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from training import paper_results
+from training.experiments import markdown_table as table
+from training.records import write_text_atomically
+
+ORDER = ("table3", "table4", "table5", "figure3", "figure4", "figure5", "figure6")
+PAPER_TABLES = {
+    "table3": (paper_results.TABLE3, "trained and tested on one quality"),
+    "table4": (paper_results.TABLE4, "trained on one quality, tested on another"),
+    "table5": (paper_results.TABLE5, "trained on mixed quality"),
+}
+
+
+def wall_times(folder: Path, record: dict) -> dict[str, dict]:
+    """Training wall time and video accuracy of each cell, from its own results.json."""
+    rows = {}
+    for cell in record["cells"]:
+        results = folder / "cells" / cell["name"] / "results.json"
+        train = json.loads(results.read_text()).get("train", {}) if results.exists() else {}
+        seconds = train.get("train_runtime")
+        video = {f"video acc {config} %": round(100 * metrics["video_accuracy"], 2)
+                 for config, metrics in cell["test"].items() if "video_accuracy" in metrics}  # fmt: skip
+        rows[cell["name"]] = {"train s": round(float(seconds)) if seconds is not None else None, **video}
+    return rows
+
+
+def paper_section(name: str) -> list[str]:
+    if name in PAPER_TABLES:
+        data, what = PAPER_TABLES[name]
+        named = {paper_results.MODEL_NAMES[model]: values for model, values in data.items()}
+        return [f"The paper ({what}), frame accuracy %:", "", *table(named)]
+    if name == "figure5":
+        return ["The paper's text (ResNet50, raw, frame accuracy % on the whole test set):", "",
+                *table({"trained on": {k: v for k, v in paper_results.FIGURE5.items() if k != "model"}})]  # fmt: skip
+    if name == "figure6":
+        return ["The paper's text (per-action frame accuracy %):", "", *table(paper_results.FIGURE6, "action")]
+    return ["The paper gives this figure as a chart only; its text: "
+            + "; ".join(f for f in paper_results.FINDINGS if name.replace("figure", "Figure ") in f) + "."]  # fmt: skip
+
+
+def section(folder: Path, name: str, report_dir: Path) -> list[str]:
+    results = folder / f"{name}.md"
+    if not (results.exists() and (folder / f"{name}.json").exists()):
+        return [f"## {name}", "", f"Not run yet: `python -m training.experiments {name} --dataset_name D "
+                "--scale quick`.", "", *paper_section(name), ""]  # fmt: skip
+    record = json.loads((folder / f"{name}.json").read_text())
+    ours = results.read_text().splitlines()
+    title = ours[0].removeprefix("# ")
+    setting = f"{record['dataset']}, scale {record['scale']}, split {record['split_protocol']}, seed {record['seed']}"
+    lines = [f"## {title}", "", f"Ours: {setting}.", "", *ours[1:], ""]
+    lines += ["Per cell:", "", *table(wall_times(folder, record), "cell"), ""]
+    plot = folder / f"{name}.png"
+    if plot.exists():
+        lines += [f"![{name}]({os.path.relpath(plot, report_dir)})", ""]
+    return lines + [*paper_section(name), ""]
+
+
+def build_report(folder: Path, out: Path) -> str:
+    lines = ["# DeepFake MNIST+: our experiments next to the paper's", "",
+             "Frame accuracy in % on the test split unless a column says otherwise. The paper's numbers are from "
+             "its section 5 (Huang et al. 2021), on the real dataset with GPUs; ours are what `training.experiments` "
+             "measured on the dataset named in each section.", ""]  # fmt: skip
+    for name in ORDER:
+        lines += section(folder, name, out.parent)
+    cam = folder / "cam.png"
+    lines += ["## Figure 7: class activation maps", ""]
+    if cam.exists():
+        lines += [f"![CAM]({os.path.relpath(cam, out.parent)})", ""]
+    else:
+        lines += ["Not made yet: `python -m training.cam_figure --model_name_or_path DIR --dataset_name D "
+                  f"--output {folder / 'cam.png'}`.", ""]  # fmt: skip
+    versions = next((json.loads(p.read_text()).get("versions") for p in sorted(folder.glob("*.json"))), None)
+    if versions:
+        lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    text = "\n".join(lines)
+    write_text_atomically(out, text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiments", type=Path, default=Path("experiments"))
+    parser.add_argument("--out", type=Path, help="default: EXPERIMENTS/report.md")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.experiments.is_dir():
+        raise SystemExit(f"{args.experiments} does not exist: run `python -m training.experiments ...` first")
+    out = args.out or args.experiments / "report.md"
+    build_report(args.experiments, out)
+    print(f"wrote {out}")
+    return str(out)
+
+
+if __name__ == "__main__":
+    main()
