@@ -1,0 +1,140 @@
+"""The building blocks FOMM's networks share: conv-norm-ReLU blocks, the U-Net-like hourglass, and the
+anti-aliased downsampling that feeds it. Parameter names follow the official checkpoint's state_dict."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DownBlock2d(nn.Module):
+    """Conv, batch norm, ReLU, then 2x average pooling."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.pool = nn.AvgPool2d(kernel_size=(2, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(F.relu(self.norm(self.conv(x))))
+
+
+class UpBlock2d(nn.Module):
+    """2x nearest upsampling, then conv, batch norm, ReLU."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2))))
+
+
+class SameBlock2d(nn.Module):
+    """Conv, batch norm, ReLU at the same resolution."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 7, padding: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
+        self.norm = nn.BatchNorm2d(out_features, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(x)))
+
+
+class ResBlock2d(nn.Module):
+    """Pre-activation residual block: (norm, ReLU, conv) twice, plus the input."""
+
+    def __init__(self, features: int, kernel_size: int = 3, padding: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, kernel_size, padding=padding)
+        self.conv2 = nn.Conv2d(features, features, kernel_size, padding=padding)
+        self.norm1 = nn.BatchNorm2d(features, affine=True)
+        self.norm2 = nn.BatchNorm2d(features, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(F.relu(self.norm1(x)))
+        return x + self.conv2(F.relu(self.norm2(out)))
+
+
+def _width(block_expansion: int, level: int, max_features: int) -> int:
+    return min(max_features, block_expansion * 2**level)
+
+
+class Encoder(nn.Module):
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int):
+        super().__init__()
+        self.down_blocks = nn.ModuleList(
+            DownBlock2d(
+                in_features if i == 0 else _width(block_expansion, i, max_features),
+                _width(block_expansion, i + 1, max_features),
+            )  # fmt: skip
+            for i in range(num_blocks)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = [x]
+        for block in self.down_blocks:
+            outs.append(block(outs[-1]))
+        return outs
+
+
+class Decoder(nn.Module):
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int):
+        super().__init__()
+        self.up_blocks = nn.ModuleList(
+            UpBlock2d(
+                (1 if i == num_blocks - 1 else 2) * _width(block_expansion, i + 1, max_features),
+                _width(block_expansion, i, max_features),
+            )  # fmt: skip
+            for i in reversed(range(num_blocks))
+        )
+        self.out_filters = block_expansion + in_features
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        skips = list(skips)
+        out = skips.pop()
+        for block in self.up_blocks:
+            out = torch.cat([block(out), skips.pop()], dim=1)
+        return out
+
+
+class Hourglass(nn.Module):
+    """Encoder and decoder with skip connections; the output is the last features concatenated with the input."""
+
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int):
+        super().__init__()
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.out_filters = self.decoder.out_filters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class AntiAliasInterpolation2d(nn.Module):
+    """Gaussian blur, then subsampling: downscaling without aliasing. The kernel is a buffer named ``weight``
+    (the checkpoint stores it), sigma ``(1 / scale - 1) / 2``, size ``2 * round(4 sigma) + 1``."""
+
+    def __init__(self, channels: int, scale: float):
+        super().__init__()
+        sigma = (1 / scale - 1) / 2
+        size = 2 * round(sigma * 4) + 1
+        self.before = size // 2
+        self.after = self.before - 1 if size % 2 == 0 else self.before
+        axis = torch.arange(size, dtype=torch.float32)
+        gaussian = torch.exp(-((axis - (size - 1) / 2) ** 2) / (2 * sigma**2))
+        kernel = gaussian[:, None] * gaussian[None, :]
+        kernel = kernel / kernel.sum()
+        self.register_buffer("weight", kernel.view(1, 1, size, size).repeat(channels, 1, 1, 1))
+        self.groups, self.scale, self.step = channels, scale, int(1 / scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale == 1.0:
+            return x
+        padded = F.pad(x, (self.before, self.after, self.before, self.after))
+        blurred = F.conv2d(padded, self.weight.to(x.dtype), groups=self.groups)
+        return blurred[:, :, :: self.step, :: self.step]

@@ -1,0 +1,135 @@
+"""Our FOMM vox-256: the official checkpoint's exact parameter layout, strict safe loading, and its outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from generation.fomm import build_vox256, load_vox256
+from generation.fomm.checkpoint import main as convert_main
+
+REFERENCE = Path(__file__).resolve().parent / "reference" / "fomm-vox256"  # the official checkpoint's manifest
+
+
+def reference(name: str) -> dict:
+    path = REFERENCE / name
+    assert path.is_file(), f"{path} is missing: copy it from shared/reference/fomm-vox256"
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def networks():
+    torch.manual_seed(0)
+    return build_vox256()
+
+
+def test_state_dicts_equal_the_official_manifest(networks):
+    for name, module in zip(("kp_detector", "generator"), networks, strict=True):
+        expected = reference(f"{name}_keys.json")
+        state = module.state_dict()
+        assert {k: list(v.shape) for k, v in state.items()} == expected
+        for key, tensor in state.items():
+            assert tensor.dtype == (torch.int64 if key.endswith("num_batches_tracked") else torch.float32), key
+        summary = reference("summary.json")[name]
+        assert sum(p.numel() for p in module.parameters()) == summary["n_params"]
+
+
+def test_forward_outputs_have_the_reference_shapes(networks):
+    kp_detector, generator = networks
+    summary = reference("summary.json")
+    frames = torch.rand(1, 3, 256, 256)
+    with torch.inference_mode():
+        keypoints = kp_detector(frames)
+        out = generator(frames, kp_driving=keypoints, kp_source=keypoints)
+    for name, result in (("kp_detector", keypoints), ("generator", out)):
+        for key, shape in summary[name]["forward_out"].items():
+            assert list(result[key].shape) == shape, (name, key)
+    assert keypoints["value"].abs().max() <= 1.0  # a softmax-weighted mean of grid positions
+    assert 0.0 <= float(out["prediction"].min()) and float(out["prediction"].max()) <= 1.0
+    assert torch.allclose(out["mask"].sum(1), torch.ones(1, 64, 64), atol=1e-5)
+
+
+def write_official_style_checkpoint(path: Path, networks, **replace) -> dict:
+    kp_detector, generator = networks
+    generator_state = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+                       for k, v in generator.state_dict().items()}  # fmt: skip
+    checkpoint = {"generator": generator_state, "kp_detector": kp_detector.state_dict(),
+                  "discriminator": {"down_blocks.0.conv.weight": torch.zeros(1)},
+                  "optimizer_generator": {"state": {}, "param_groups": [{"lr": 2e-4, "params": [0]}]},
+                  "epoch": 99}  # fmt: skip
+    checkpoint.update(replace)
+    torch.save(checkpoint, path)
+    return checkpoint
+
+
+def test_loads_a_checkpoint_of_the_official_structure_strictly(tmp_path, networks):
+    path = tmp_path / "vox-cpk.pth.tar"
+    written = write_official_style_checkpoint(path, networks)
+    kp_detector, generator = load_vox256(path)
+    assert not kp_detector.training and not generator.training
+    for key, value in written["generator"].items():
+        assert torch.equal(generator.state_dict()[key], value), key
+    safetensors = tmp_path / "vox-256.safetensors"
+    convert_main([str(path), "--out", str(safetensors)])
+    again_kp, again_generator = load_vox256(safetensors)
+    frames = torch.rand(2, 3, 256, 256)
+    with torch.inference_mode():
+        source_kp, driving_kp = kp_detector(frames[:1]), kp_detector(frames[1:])
+        first = generator(frames[:1], driving_kp, source_kp)["prediction"]
+        second = again_generator(frames[:1], again_kp(frames[1:]), again_kp(frames[:1]))["prediction"]
+    assert torch.equal(first, second)
+
+
+def test_a_wrong_checkpoint_is_refused_clearly(tmp_path, networks):
+    missing = tmp_path / "no_generator.pth.tar"
+    torch.save({"kp_detector": networks[0].state_dict()}, missing)
+    with pytest.raises(ValueError, match="no generator entry"):
+        load_vox256(missing)
+    truncated_state = dict(networks[1].state_dict())
+    truncated_state.pop("final.bias")
+    incomplete = tmp_path / "incomplete.pth.tar"
+    write_official_style_checkpoint(incomplete, networks, generator=truncated_state)
+    with pytest.raises(ValueError, match="final.bias"):
+        load_vox256(incomplete)
+    with pytest.raises(FileNotFoundError, match="vox-cpk.pth.tar"):
+        load_vox256(tmp_path / "absent.pth.tar")
+
+
+def test_source_features_computed_once_serve_a_batch_of_driving_frames(networks):
+    kp_detector, generator = networks
+    source, driving = torch.rand(1, 3, 256, 256), torch.rand(3, 3, 256, 256)
+    with torch.inference_mode():
+        kp_source, kp_driving = kp_detector(source), kp_detector(driving)
+        per_frame = torch.cat([
+            generator(source, {k: v[i : i + 1] for k, v in kp_driving.items()}, kp_source)["prediction"]
+            for i in range(3)
+        ])  # fmt: skip
+        batched_source = source.expand(3, -1, -1, -1)
+        kp_source_batch = {k: v.expand(3, *v.shape[1:]) for k, v in kp_source.items()}
+        batched = generator(batched_source, kp_driving, kp_source_batch,
+                            source_features=generator.encode(source))["prediction"]  # fmt: skip
+    assert torch.allclose(per_frame, batched, atol=1e-4)
+
+
+def test_batched_animation_equals_the_per_frame_loop(networks):
+    from generation.fomm.animate import AnimationOptions, animate, per_frame_reference
+
+    kp_detector, generator = networks
+    torch.manual_seed(1)
+    source, driving = torch.rand(1, 3, 256, 256), torch.rand(5, 3, 256, 256)
+    batched = animate(kp_detector, generator, source, driving, AnimationOptions(batch_size=3))
+    looped = per_frame_reference(kp_detector, generator, source, driving)
+    assert batched.shape == (5, 3, 256, 256)
+    assert (batched - looped).abs().max() < 1e-4
+
+
+def test_the_best_reference_frame_is_the_pose_closest_to_the_source():
+    from generation.fomm import best_reference_frame
+
+    square = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.5]])
+    driving = torch.stack([square * torch.tensor([2.0, 1.0]), square * 3 + 5, square + torch.tensor([0.3, 0.0])])
+    driving[2, 4] += 0.2  # the same pose, nose a little off
+    assert best_reference_frame((square * 0.5)[None], driving) == 1  # size and place do not matter
