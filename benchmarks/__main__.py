@@ -1,9 +1,11 @@
 """make bench: every benchmark, each printing its ratio against the baseline it must beat."""
 
-from . import compression, frame_sampling, mini_generation, training_throughput
+from . import compression, fomm_animation, frame_sampling, mini_generation, space_latency, training_throughput
 
 if __name__ == "__main__":
     frame_sampling.main()
     compression.main()
     mini_generation.main()
     training_throughput.main([])
+    fomm_animation.main([])
+    space_latency.main([])
