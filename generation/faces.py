@@ -103,3 +103,66 @@ def crop_face(frame: torch.Tensor, box: tuple[float, float, float, float], size:
         region = F.pad(region[None], pad, mode="replicate")[0]
     resized = F.interpolate(region[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return resized[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def box_iou(first: tuple[float, float, float, float], second: tuple[float, float, float, float]) -> float:
+    x0, y0 = max(first[0], second[0]), max(first[1], second[1])
+    x1, y1 = min(first[2], second[2]), min(first[3], second[3])
+    overlap = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1]) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def follow_face(detections: list[list[Face]], min_iou: float = 0.3, name: str = "the video") -> list[Face | None]:
+    """One face tube through a video: the main face of the first frame that has one, then in each later frame
+    the face overlapping the tube's last box most (None where none overlaps by ``min_iou``). FaceError when no
+    frame has a face, or the first frame with faces has no clear main one."""
+    start = next((index for index, faces in enumerate(detections) if faces), None)
+    if start is None:
+        raise FaceError(f"{name}: no face found in any of its {len(detections)} frames")
+    try:
+        current = main_face(detections[start])
+    except FaceError as error:
+        raise FaceError(f"{name}: {error} in frame {start}; crop the video to one person") from error
+    tube: list[Face | None] = [None] * start + [current]
+    for faces in detections[start + 1 :]:
+        best = max(faces, key=lambda face: box_iou(face.box, current.box), default=None)
+        if best is not None and box_iou(best.box, current.box) >= min_iou:
+            current = best
+            tube.append(best)
+        else:
+            tube.append(None)
+    return tube
+
+
+def tube_box(tube: list[Face | None]) -> tuple[float, float, float, float]:
+    """The union of a tube's boxes: one crop for the whole clip, so the crop does not jitter with the detector."""
+    boxes = np.array([face.box for face in tube if face is not None])
+    if not len(boxes):
+        raise FaceError("the face tube is empty")
+    return float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())
+
+
+def asymmetry(face: Face) -> float:
+    """How far from frontal a face is, from MTCNN's five landmarks: the nose's offset from the midpoint of the
+    eyes and of the mouth corners, relative to the eye distance. 0 for a perfectly frontal face."""
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
+    eye_distance = float(np.linalg.norm(right_eye - left_eye)) or 1e-6
+    eye_offset = float(np.linalg.norm(nose - (left_eye + right_eye) / 2 - _vertical(left_eye, right_eye, nose)))
+    mouth_offset = abs(float(nose[0] - (mouth_left[0] + mouth_right[0]) / 2))
+    return (eye_offset + mouth_offset) / eye_distance
+
+
+def _vertical(left_eye: np.ndarray, right_eye: np.ndarray, nose: np.ndarray) -> np.ndarray:
+    """The part of the nose's offset from the eyes' midpoint that lies along the face's vertical axis."""
+    across = (right_eye - left_eye) / (np.linalg.norm(right_eye - left_eye) or 1e-6)
+    down = np.array([-across[1], across[0]])
+    return down * float(np.dot(nose - (left_eye + right_eye) / 2, down))
+
+
+def most_frontal(tube: list[Face | None]) -> int:
+    """The index of the tube's most frontal face (the source frame to animate)."""
+    scored = [(asymmetry(face), index) for index, face in enumerate(tube) if face is not None]
+    if not scored:
+        raise FaceError("no face to choose a frontal frame from")
+    return min(scored)[1]
