@@ -57,3 +57,12 @@ def test_the_report_puts_every_result_next_to_the_papers_numbers(built_repo, tmp
     assert "Not run yet: `python -m training.experiments table4" in report
     assert "| Resnet152 | 79.23 | 68.12 | 82.33 | 73.6 | 76.72 | 76.69 |" in report  # Table 4 even before ours
     assert "nod | surprise" in report  # Figure 5's stated values
+
+
+def test_qualities_narrow_an_experiment_to_some_training_qualities(built_repo, tmp_path):
+    argv = ["figure3", "--dataset_name", str(built_repo), "--scale", "smoke", "--split_protocol", "paper",
+            "--out", str(tmp_path), "--counts", "5"]  # fmt: skip
+    record = main([*argv, "--qualities", "raw"])
+    assert [cell["train_config"] for cell in record["cells"]] == ["raw"]
+    with pytest.raises(SystemExit, match="unknown qualities"):
+        main([*argv, "--qualities", "c99"])

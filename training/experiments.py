@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--split_protocol", choices=("paper", "identity"),
                         help="default: identity for quick/smoke (the mini), paper for paper")  # fmt: skip
     parser.add_argument("--counts", help="figure3: comma-separated numbers of fake training videos")
+    parser.add_argument("--qualities", help="comma-separated training qualities to keep (raw, c23, c40, mixed); "
+                        "default: all the experiment has")  # fmt: skip
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("experiments"))
     parser.add_argument("--frame_cache_dir", type=Path,
@@ -283,6 +285,12 @@ def main(argv: list[str] | None = None) -> dict:
         experiment = factory(models, tuple(int(n) for n in counts))
     else:
         experiment = factory(models)
+    if args.qualities:
+        keep = set(args.qualities.split(","))
+        unknown = keep - {*QUALITIES, "mixed"}
+        if unknown:
+            raise SystemExit(f"unknown qualities {sorted(unknown)}; use raw, c23, c40 or mixed")
+        experiment.cells = [cell for cell in experiment.cells if cell.train_config.split("-")[0] in keep]
     protocol = args.split_protocol or ("paper" if args.scale == "paper" else "identity")
     frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
     record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache)
