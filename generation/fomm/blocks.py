@@ -8,33 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class DownBlock2d(nn.Module):
-    """Conv, batch norm, ReLU, then 2x average pooling."""
-
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
-        super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
-        self.pool = nn.AvgPool2d(kernel_size=(2, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(F.relu(self.norm(self.conv(x))))
-
-
-class UpBlock2d(nn.Module):
-    """2x nearest upsampling, then conv, batch norm, ReLU."""
-
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
-        super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2))))
-
-
 class SameBlock2d(nn.Module):
-    """Conv, batch norm, ReLU at the same resolution."""
+    """Conv, batch norm, ReLU at the same resolution; the base of the down and up blocks."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 7, padding: int = 3):
         super().__init__()
@@ -43,6 +18,27 @@ class SameBlock2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.norm(self.conv(x)))
+
+
+class DownBlock2d(SameBlock2d):
+    """Conv, batch norm, ReLU, then 2x average pooling."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
+        super().__init__(in_features, out_features, kernel_size, padding)
+        self.pool = nn.AvgPool2d(kernel_size=(2, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(super().forward(x))
+
+
+class UpBlock2d(SameBlock2d):
+    """2x nearest upsampling, then conv, batch norm, ReLU."""
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
+        super().__init__(in_features, out_features, kernel_size, padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.interpolate(x, scale_factor=2))
 
 
 class ResBlock2d(nn.Module):
