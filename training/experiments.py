@@ -8,7 +8,7 @@ Each experiment writes ``<name>.md`` (a table laid out like the paper's), ``<nam
 (every cell's metrics, the models, data configuration, seeds and package versions).
 
 Scales: ``paper`` is the paper's recipe (GPUs, the real data); ``quick`` is the demo's recipe, which finishes a
-cell on the default mini in about four minutes on 2 CPU cores; ``smoke`` is seconds per cell, for tests.
+cell on the default mini in two to four minutes on 2 CPU cores; ``smoke`` is seconds per cell, for tests.
 """
 
 from __future__ import annotations
