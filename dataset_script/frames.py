@@ -137,6 +137,14 @@ def fit_frames(frames: torch.Tensor, pretrained_cfg: dict) -> torch.Tensor:
     return pixels
 
 
+def fit_frames_uint8(frames: torch.Tensor, pretrained_cfg: dict) -> torch.Tensor:
+    """``fit_frames``, rounded back to uint8 when it resized: frames as stored or shown at the model's input."""
+    fitted = fit_frames(frames, pretrained_cfg)
+    if fitted.dtype != torch.uint8:
+        fitted = fitted.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return fitted
+
+
 def standardise_frames(pixels: torch.Tensor, pretrained_cfg: dict) -> torch.Tensor:
     """Frames at the model's input size (uint8, or float in [0, 1]) minus its mean, over its std."""
     if pixels.dtype == torch.uint8:
@@ -186,9 +194,7 @@ class FrameCache:
         path = self.path(source, pretrained_cfg)
         if not path.exists():
             video = VideoFrames(source, decoder)
-            fitted = fit_frames(video.read(range(video.num_frames)), pretrained_cfg)
-            if fitted.dtype != torch.uint8:
-                fitted = fitted.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+            fitted = fit_frames_uint8(video.read(range(video.num_frames)), pretrained_cfg)
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
             np.save(temporary, fitted.numpy())

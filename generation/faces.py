@@ -144,20 +144,15 @@ def tube_box(tube: list[Face | None]) -> tuple[float, float, float, float]:
 
 
 def asymmetry(face: Face) -> float:
-    """How far from frontal a face is, from MTCNN's five landmarks: the nose's offset from the midpoint of the
-    eyes and of the mouth corners, relative to the eye distance. 0 for a perfectly frontal face."""
+    """How far from frontal a face is, from MTCNN's five landmarks: the nose's sideways offset (along the line
+    between the eyes) from the midpoint of the eyes and from that of the mouth corners, relative to the eye
+    distance. 0 for a perfectly frontal face, whatever its roll, size or place."""
     left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
     eye_distance = float(np.linalg.norm(right_eye - left_eye)) or 1e-6
-    eye_offset = float(np.linalg.norm(nose - (left_eye + right_eye) / 2 - _vertical(left_eye, right_eye, nose)))
-    mouth_offset = abs(float(nose[0] - (mouth_left[0] + mouth_right[0]) / 2))
+    across = (right_eye - left_eye) / eye_distance
+    eye_offset = abs(float(np.dot(nose - (left_eye + right_eye) / 2, across)))
+    mouth_offset = abs(float(np.dot(nose - (mouth_left + mouth_right) / 2, across)))
     return (eye_offset + mouth_offset) / eye_distance
-
-
-def _vertical(left_eye: np.ndarray, right_eye: np.ndarray, nose: np.ndarray) -> np.ndarray:
-    """The part of the nose's offset from the eyes' midpoint that lies along the face's vertical axis."""
-    across = (right_eye - left_eye) / (np.linalg.norm(right_eye - left_eye) or 1e-6)
-    down = np.array([-across[1], across[0]])
-    return down * float(np.dot(nose - (left_eye + right_eye) / 2, down))
 
 
 def most_frontal(tube: list[Face | None]) -> int:

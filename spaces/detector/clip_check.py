@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices, normalise_frames
+from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices, fit_frames_uint8, normalise_frames
 from dataset_script.probe import VideoMetadata, VideoProbeError, read_metadata
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE
 from generation.faces import FaceDetector, FaceError, crop_face, main_face
@@ -202,16 +202,10 @@ class ClipChecker:
         results = [FrameResult(int(index), float(p), crop.permute(1, 2, 0).numpy())
                    for index, p, crop in zip(kept, probabilities, crops, strict=True)]  # fmt: skip
         for position, cam in zip(shown, cams, strict=True):
-            results[position].cam = overlay(_model_view(results[position].crop, cfg), cam)
+            results[position].cam = overlay(_model_view(crops[position], cfg), cam)
         return CheckReport(model_name, float(probabilities.mean()), results, without, several, clock.seconds, metadata)
 
 
-def _model_view(crop: np.ndarray, cfg: dict) -> np.ndarray:
-    """The part of a crop the model sees (its centre crop when crop_pct < 1), where its CAM belongs."""
-    crop_pct = float(cfg.get("crop_pct") or 1.0)
-    if crop_pct >= 1.0:
-        return crop
-    height, width = crop.shape[:2]
-    keep_height, keep_width = round(height * crop_pct), round(width * crop_pct)
-    top, left = (height - keep_height) // 2, (width - keep_width) // 2
-    return crop[top : top + keep_height, left : left + keep_width]
+def _model_view(crop: torch.Tensor, cfg: dict) -> np.ndarray:
+    """The part of a uint8 crop (3, H, W) the model sees, at its input size, as (h, w, 3): where its CAM belongs."""
+    return fit_frames_uint8(crop[None], cfg)[0].permute(1, 2, 0).numpy()
