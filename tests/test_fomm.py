@@ -126,6 +126,29 @@ def test_batched_animation_equals_the_per_frame_loop(networks):
     assert (batched - looped).abs().max() < 1e-4
 
 
+def test_phase_upsampling_equals_upsampling_then_convolving():
+    from generation.fomm.blocks import UpBlock2d, phase_upsampling
+
+    torch.manual_seed(2)
+    block = UpBlock2d(6, 5).eval()
+    block.norm.running_mean.normal_()
+    block.norm.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 6, 9, 13)  # odd, unequal sides: every phase meets a border
+    with torch.inference_mode():
+        plain = block(x)
+        with phase_upsampling(block):
+            assert block.phase_upsampling
+            by_phase = block(x)
+        assert not block.phase_upsampling and torch.equal(block(x), plain)
+        block.conv.weight.mul_(2)  # new weights: the kept phase kernels must not be reused
+        with phase_upsampling(block):
+            doubled = block(x)
+        block.phase_upsampling = False
+        assert torch.allclose(doubled, block(x), atol=1e-5)
+    assert by_phase.shape == plain.shape == (2, 5, 18, 26)
+    assert torch.allclose(by_phase, plain, atol=1e-5) and not torch.equal(doubled, plain)
+
+
 def test_the_best_reference_frame_is_the_pose_closest_to_the_source():
     from generation.fomm import best_reference_frame
 

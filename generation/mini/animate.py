@@ -15,16 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..motion import (
-    blend_weights,
-    deform,
-    keypoint_heatmaps,
-    make_coordinate_grid,
-    normalize_relative_motion,
-    sparse_motions,
-    stretch_map,
-    warp,
-)
+from ..keypoint_warp import warp_animate
+from ..motion import normalize_relative_motion
 from .face import FaceState, Identity, head_centres, nose_centre, rotation_matrices
 
 KEYPOINT_NAMES = (
@@ -33,8 +25,6 @@ KEYPOINT_NAMES = (
 )  # fmt: skip
 KEYPOINT_STD = torch.tensor([0.36, 0.09, 0.09, 0.08, 0.08, 0.1, 0.08, 0.08, 0.08, 0.14])
 """Reach of each keypoint's heatmap in [-1, 1] units: the head's spans the face, the features' stay local."""
-BACKGROUND_WEIGHT = 0.02
-MOTION_RESOLUTION = 64  # FOMM estimates dense motion at a quarter of 256 and resizes the field
 NOISE_STD = 2.0 / 255
 JITTER_PIXELS = 0.6
 
@@ -77,33 +67,6 @@ def geometry_keypoints(identity: Identity, state: FaceState) -> tuple[torch.Tens
     jacobian_u = torch.einsum("tij,tkj->tki", rotation, d_u)[..., :2]
     jacobian_v = torch.einsum("tij,tkj->tki", rotation, d_v)[..., :2]
     return keypoints, torch.stack([jacobian_u, jacobian_v], dim=-1)
-
-
-def dense_deformation(
-    kp_source: torch.Tensor, jac_source: torch.Tensor, kp_driving: torch.Tensor, jac_driving: torch.Tensor,
-    resolution: int = MOTION_RESOLUTION,
-) -> torch.Tensor:  # fmt: skip
-    """Backward deformation (T, resolution, resolution, 2) taking each driving-frame pixel to the source."""
-    grid = make_coordinate_grid(resolution, resolution)
-    heatmaps = keypoint_heatmaps(kp_driving, grid, KEYPOINT_STD**2)
-    weights = blend_weights(heatmaps, BACKGROUND_WEIGHT)
-    motions = sparse_motions(
-        grid, kp_driving, kp_source.expand_as(kp_driving), jac_driving, jac_source.expand_as(jac_driving)
-    )
-    return deform(motions, weights)
-
-
-def occlusion_map(deformation: torch.Tensor) -> torch.Tensor:
-    """1 where the source has content for the pixel, falling to 0 where it is stretched thin or off-frame."""
-    stretch = stretch_map(deformation)
-    inside = (deformation.abs() <= 1).all(-1).float()
-    return ((stretch - 0.35) / 0.35).clamp(0, 1) * inside
-
-
-def blur(frames: torch.Tensor, factor: int = 8) -> torch.Tensor:
-    """A cheap wide blur (down- then up-sampling): what an inpainting decoder gives where it has no content."""
-    small = F.interpolate(frames, scale_factor=1 / factor, mode="area")
-    return F.interpolate(small, size=frames.shape[-2:], mode="bilinear", align_corners=False)
 
 
 FINGERPRINT_LEVEL = 2
@@ -191,15 +154,4 @@ def animate(
         kp_source.expand_as(kp_driving), kp_driving, kp_driving[:1].expand_as(kp_driving),
         jac_source.expand_as(jac_driving), jac_driving, jac_driving[:1].expand_as(jac_driving),
     )  # fmt: skip
-    frames, size = len(driving_state), source_image.shape[-1]
-    outputs = []
-    for start in range(0, frames, chunk):
-        part = slice(start, min(start + chunk, frames))
-        deformation = dense_deformation(kp_source, jac_source, kp_new[part], jac_new[part])
-        # Motion and occlusion are estimated at low resolution and resized together, as FOMM does.
-        fields = torch.cat([deformation.permute(0, 3, 1, 2), occlusion_map(deformation)[:, None]], dim=1)
-        fields = F.interpolate(fields, size=(size, size), mode="bilinear")
-        full, occlusion = fields[:, :2].permute(0, 2, 3, 1), fields[:, 2:]
-        warped = warp(source_image.expand(full.shape[0], -1, -1, -1), full + jitter[part, None, None, :])
-        outputs.append(torch.lerp(blur(warped), warped, occlusion))
-    return torch.cat(outputs)
+    return warp_animate(source_image, kp_source, jac_source, kp_new, jac_new, KEYPOINT_STD, jitter, chunk)

@@ -16,7 +16,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -26,13 +25,13 @@ from dataset_script.schema import ACTIONS
 from dataset_script.splits import identity_split, stable_hash
 
 from ..motion import to_numpy_image
+from ..video import write_video
 from .actions import action_trajectory, source_pose
 from .animate import animate, camera_jitter, decoder_fingerprint, film, sensor_noise
 from .face import Identity, render
 
 FPS = 25
 FRAME_SIZE = 256
-RAW_CRF = 12  # near-lossless: compression in the dataset build stays the only real degradation
 
 
 @dataclass(frozen=True)
@@ -97,23 +96,6 @@ def real_trajectory(name: str, action: str, seed: int, frames: int):
     return action_trajectory(action, frames, torch.Generator().manual_seed(clip_seed(seed, "real", name, action)))
 
 
-def encode(frames: np.ndarray, target: Path) -> None:
-    """Write uint8 frames (T, H, W, 3) as a near-lossless H.264 mp4 (libx264 in-process via PyAV), atomically."""
-    import av
-
-    partial = target.with_name(f".{target.stem}.partial.mp4")
-    with av.open(str(partial), "w", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        # One thread, so the bytes are the same on every machine; `bitexact` keeps version strings out.
-        stream.options = {"crf": str(RAW_CRF), "preset": "superfast", "threads": "1", "flags": "+bitexact"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    os.replace(partial, target)
-
-
 def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
     """Render (real) or animate (fake) one clip and encode it; a finished file is kept as is."""
     target = out / plan.file
@@ -134,8 +116,7 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
         frames = sensor_noise(decoder_fingerprint(frames), generator)
     else:
         frames = sensor_noise(frames, generator)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    encode(frames, target)
+    write_video(frames, target, FPS)
 
 
 def _work(batch: list[ClipPlan], out: Path, seed: int, frames: int) -> int:

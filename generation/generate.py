@@ -1,0 +1,267 @@
+"""Generate DeepFake MNIST+ style data at scale: crop the faces of driving videos and source faces with MTCNN,
+animate every source with every driving video, check the fakes, and write the release layout with a manifest.
+
+    accelerate launch generation/generate.py --backend fomm --checkpoint vox-cpk.pth.tar \\
+        --sources faces/ --driving driving/ --out generated/
+    python generation/generate.py --backend warp --sources faces/ --driving driving/ --out generated/
+    python -m dataset_script.build generated/ --out deepfake_mnist_plus
+
+``--driving`` holds one sub-folder per action (``blink``, ``open_mouth``..., or the release's names) of driving
+videos, uncropped or cropped; ``--sources`` holds face images or videos (the most frontal face of a video is
+used). Each driving video gives a real clip (its face crop) and one fake per source.
+
+Jobs are sorted by stable ids; the main process decides which are finished and tells the others, and each
+process takes a contiguous share, so every job runs exactly once. Each video is written atomically and then
+its record (``OUT/.generation/records``), so an interrupted run is resumed by running the same command again.
+Fakes that fail a check (``--checks``; by default a face in at least 90% of the frames) are recorded as
+rejected, kept under ``OUT/.generation/rejected`` and left out of the manifest. Inputs with no usable face are
+recorded as errors with the reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+if __package__ in (None, ""):  # run as a script: keep generation/ itself off the import path
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch
+from tqdm.auto import tqdm
+
+from dataset_script.frames import VideoReadError
+from dataset_script.probe import VideoProbeError
+from dataset_script.release import ManifestRow, write_manifest
+from generation.backends import BACKENDS, BackendOptions, create_backend
+from generation.face_tracks import DrivingTracks, FaceTrack, source_track
+from generation.faces import FaceDetector, FaceError
+from generation.filters import CHECKS, CheckContext, run_checks
+from generation.fomm import best_reference_frame
+from generation.jobs import (
+    BOOKKEEPING,
+    DONE,
+    ERROR,
+    REJECTED,
+    Job,
+    JobPlanError,
+    JobRecords,
+    plan_jobs,
+    shard,
+    write_json_atomically,
+)
+from generation.video import write_video
+
+INPUT_ERRORS = (FaceError, VideoReadError, VideoProbeError)
+"""What bad input raises; such a job is recorded as an error and the run goes on."""
+
+
+@dataclass
+class GenerationConfig:
+    backend: Literal["fomm", "warp"] = field(metadata={"help": "fomm: FOMM with --checkpoint; warp: keypoint warp "
+                                                               "from MTCNN landmarks, no checkpoint"})  # fmt: skip
+    sources: Path = field(metadata={"help": "folder of source face images or videos"})
+    driving: Path = field(metadata={"help": "folder with one sub-folder of driving videos per action"})
+    out: Path = field(metadata={"help": "output folder: the release layout plus manifest.csv"})
+    checkpoint: Path | None = field(default=None, metadata={"help": "vox-cpk.pth.tar or its .safetensors (fomm)"})
+    checks: list[str] = field(default_factory=lambda: ["face_presence"],
+                              metadata={"help": "checks every fake must pass ('none' for none)"})  # fmt: skip
+    min_face_fraction: float = field(default=0.9, metadata={"help": "face_presence: share of frames with a face"})
+    best_frame: bool = field(default=False, metadata={"help": "measure motion from the driving frame whose "
+                                                               "landmarks are closest to the source's"})  # fmt: skip
+    max_frames: int = field(default=0, metadata={"help": "use only the first N driving frames (0: all)"})
+    precision: Literal["fp32", "bf16", "fp16"] = field(default="bf16", metadata={"help": "fomm on GPUs; the CPU "
+                                                                                       "always runs fp32"})  # fmt: skip
+    retry_errors: bool = field(default=False, metadata={"help": "run again the jobs recorded as errors"})
+    cpu: bool = field(default=False, metadata={"help": "run on the CPU even where there are GPUs"})
+    progress: bool = field(default=True, metadata={"help": "progress bar per process"})
+
+    @property
+    def check_names(self) -> list[str]:
+        return [] if self.checks in ([], ["none"]) else list(self.checks)
+
+    def settings(self) -> dict:
+        """What decides a job's output: a rerun into the same folder must use the same."""
+        checkpoint = None
+        if self.checkpoint is not None and self.checkpoint.is_file():
+            checkpoint = f"{self.checkpoint.name}:{self.checkpoint.stat().st_size}"
+        return {"backend": self.backend, "checkpoint": checkpoint, "checks": self.check_names,
+                "min_face_fraction": self.min_face_fraction, "best_frame": self.best_frame,
+                "max_frames": self.max_frames}  # fmt: skip
+
+
+def check_settings(config: GenerationConfig) -> None:
+    """Record the run's settings on the first run; refuse a rerun into the same folder with others."""
+    path = config.out / BOOKKEEPING / "settings.json"
+    wanted = config.settings()
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        changed = {key: (earlier.get(key), value) for key, value in wanted.items() if earlier.get(key) != value}
+        if changed:
+            described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
+            raise JobPlanError(f"{config.out} was generated with other settings ({described}); rerun with the same "
+                               f"settings to resume, or choose a new --out")  # fmt: skip
+    else:
+        write_json_atomically(path, wanted)
+
+
+class Worker:
+    """Runs jobs in one process: MTCNN, the backend and the checks, and a cache of source faces."""
+
+    def __init__(self, config: GenerationConfig, device: torch.device, process_index: int):
+        self.config, self.process_index = config, process_index
+        self.records = JobRecords(config.out)
+        self.detector = FaceDetector(device=device)
+        self.backend = create_backend(config.backend, BackendOptions(config.checkpoint, device, config.precision))
+        self.driving = DrivingTracks(config.out / BOOKKEEPING / "faces", self.detector, max_frames=config.max_frames)
+        self.check_context = CheckContext(self.detector, config.min_face_fraction)
+        self._sources: dict[str, FaceTrack | Exception] = {}
+        self.log = config.out / BOOKKEEPING / "logs" / f"process-{process_index}.jsonl"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+
+    def source(self, name: str) -> FaceTrack:
+        if name not in self._sources:
+            try:
+                self._sources[name] = source_track(self.config.sources / name, self.detector)
+            except INPUT_ERRORS as error:
+                self._sources[name] = error
+        found = self._sources[name]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def run(self, job: Job) -> dict:
+        started = time.perf_counter()
+        details: dict = {"process": self.process_index, "backend": self.config.backend}
+        try:
+            driving = self.driving.get(self.config.driving / job.driving, str(Path(job.driving).with_suffix("")))
+            details.update(frames=len(driving.frames), fps=driving.fps)
+            if job.is_real:
+                frames, target, status = driving.frames.permute(0, 2, 3, 1).numpy(), self.config.out / job.output, DONE
+            else:
+                source = self.source(job.source)
+                reference = 0
+                if self.config.best_frame:
+                    landmarks = torch.from_numpy(driving.filled_landmarks())
+                    reference = best_reference_frame(torch.from_numpy(source.landmarks), landmarks)
+                frames = self.backend.animate(source, driving, reference)
+                checks = run_checks(self.config.check_names, torch.from_numpy(frames).permute(0, 3, 1, 2),
+                                    self.check_context)  # fmt: skip
+                details.update(reference_frame=reference, checks={name: asdict(r) for name, r in checks.items()})
+                failed = [f"{name}: {result.reason}" for name, result in checks.items() if not result.passed]
+                status = REJECTED if failed else DONE
+                target = self.config.out / (job.output if not failed else f"{BOOKKEEPING}/rejected/{job.output}")
+                if failed:
+                    details["reason"] = "; ".join(failed)
+            write_video(frames, target, driving.fps)
+            details.update(bytes=target.stat().st_size, path=target.relative_to(self.config.out).as_posix())
+        except INPUT_ERRORS as error:
+            status, details["reason"] = ERROR, str(error)
+        details["seconds"] = round(time.perf_counter() - started, 3)
+        record = self.records.write(job, status, **details)
+        with self.log.open("a") as log:
+            log.write(json.dumps({"job_id": job.job_id, "status": status, "time": time.time()}) + "\n")
+        return record
+
+
+@dataclass
+class Summary:
+    jobs: int
+    done: int
+    rejected: int
+    errors: int
+    manifest: Path
+    report: Path
+
+    def __str__(self) -> str:
+        return (f"{self.jobs} jobs: {self.done} done, {self.rejected} rejected by checks, {self.errors} errors "
+                f"(each with its reason in {self.report.name}); manifest: {self.manifest}")  # fmt: skip
+
+
+def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
+    """Write the manifest of the finished videos and a report of every job (status and reason)."""
+    records = JobRecords(config.out)
+    rows, report_rows, counts = [], [], {DONE: 0, REJECTED: 0, ERROR: 0}
+    for job in jobs:
+        record = records.read(job) or {"status": "not run", "reason": "no record; run the command again"}
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+        report_rows.append({"job_id": job.job_id, "status": record["status"], "output": job.output,
+                            "reason": record.get("reason", "")})  # fmt: skip
+        if record["status"] == DONE:
+            rows.append(ManifestRow(job.output, "real" if job.is_real else "fake", job.action, job.source_id,
+                                    "" if job.is_real else job.driving_id, 0))  # fmt: skip
+    manifest = write_manifest(config.out, rows)
+    report = config.out / "generation_report.csv"
+    partial = report.with_name(f".{report.name}.partial")
+    with partial.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["job_id", "status", "output", "reason"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report_rows)
+    partial.replace(report)
+    for leftover in config.out.rglob(".*.partial*"):  # from processes killed mid-write; their jobs were redone
+        leftover.unlink(missing_ok=True)
+    return Summary(len(jobs), counts[DONE], counts[REJECTED], counts[ERROR], manifest, report)
+
+
+def generate(config: GenerationConfig) -> Summary | None:
+    """Run this process's share of the unfinished jobs; the main process returns the summary, others None."""
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    state = PartialState(cpu=config.cpu or not torch.cuda.is_available())
+    plan: tuple | JobPlanError | ValueError
+    if state.is_main_process:
+        try:
+            if config.backend not in BACKENDS:
+                raise ValueError(f"unknown backend {config.backend!r}; choose one of {', '.join(sorted(BACKENDS))}")
+            unknown = [name for name in config.check_names if name not in CHECKS]
+            if unknown:
+                raise ValueError(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(sorted(CHECKS))}")
+            if config.backend == "fomm" and (config.checkpoint is None or not config.checkpoint.is_file()):
+                create_backend("fomm", BackendOptions(config.checkpoint))  # raises, saying what to pass
+            jobs = plan_jobs(config.sources, config.driving)
+            config.out.mkdir(parents=True, exist_ok=True)
+            check_settings(config)
+            records = JobRecords(config.out)
+            plan = (jobs, [job for job in jobs if not records.is_finished(job, config.retry_errors)])
+        except (JobPlanError, ValueError, FileNotFoundError) as error:
+            plan = error
+    if state.num_processes > 1:
+        plan = broadcast_object_list([plan if state.is_main_process else None])[0]
+    if isinstance(plan, Exception):
+        raise plan
+    jobs, pending = plan
+    mine = shard(pending, state.process_index, state.num_processes)
+    if mine:
+        worker = Worker(config, state.device, state.process_index)
+        progress = tqdm(mine, desc=f"process {state.process_index}", unit="job", position=state.process_index,
+                        disable=not config.progress)  # fmt: skip
+        for job in progress:
+            worker.run(job)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+    summary = finish(config, jobs)
+    print(f"{len(jobs) - len(pending)} of {len(jobs)} jobs were finished before this run. {summary}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(GenerationConfig, description=__doc__.split("\n\n")[0])
+    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    try:
+        generate(config)
+    except (JobPlanError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""generate.py end to end on real MTCNN and real encodes: jobs sharded over two processes under
+``accelerate launch`` each run exactly once, a killed run resumes to the same result, bad inputs and failed
+checks are recorded with their reasons, and the output builds into a loadable dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dataset_script.release import read_manifest
+from generation.backends import LANDMARK_TEMPLATE, landmark_keypoints
+from generation.generate import GenerationConfig, generate
+from generation.jobs import BOOKKEEPING, REAL_JOB, JobPlanError, plan_jobs, shard
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "generation" / "generate.py"
+DRIVING = [("blink", "person001"), ("yaw", "person002")]
+SOURCES = ["person003", "person004"]
+
+
+def make_generation_inputs(root: Path, frames: int = 12, source_video: str | None = "person005") -> Path:
+    """Driving clips (mini real clips, uncropped 256x256 frames) in action folders, source face images, and
+    optionally a source video whose most frontal face is used."""
+    from generation.mini.actions import source_pose
+    from generation.mini.face import render
+    from generation.mini.generate import ClipPlan, identity_for, make_clip
+    from generation.motion import to_numpy_image
+
+    for index, (action, name) in enumerate(DRIVING):
+        make_clip(ClipPlan(f"{action}/{name}.mp4", "real", action, name, "", 100 + index), root / "driving", 0, frames)
+    (root / "sources").mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(SOURCES):
+        pose = source_pose(torch.Generator().manual_seed(index))
+        Image.fromarray(to_numpy_image(render(identity_for(name, 0), pose))[0]).save(root / "sources" / f"{name}.png")
+    if source_video:
+        make_clip(ClipPlan(f"{source_video}.mp4", "real", "yaw", source_video, "", 7), root / "sources", 0, 8)
+    return root
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    return make_generation_inputs(tmp_path_factory.mktemp("generation_inputs"))
+
+
+def run_script(*args: str, launcher: list[str] | None = None, **popen) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [*(launcher or [sys.executable]), str(SCRIPT), *args, "--progress", "false"]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen)  # fmt: skip
+
+
+def logged_jobs(out: Path) -> list[str]:
+    lines = [
+        line for log in sorted((out / BOOKKEEPING / "logs").glob("*.jsonl")) for line in log.read_text().splitlines()
+    ]
+    return [json.loads(line)["job_id"] for line in lines]
+
+
+def released_files(out: Path) -> set[str]:
+    return {
+        p.relative_to(out).as_posix() for p in out.rglob("*.mp4") if not p.relative_to(out).as_posix().startswith(".")
+    }
+
+
+def test_jobs_have_stable_ids_and_every_shard_split_keeps_each_job_once(inputs, tmp_path):
+    jobs = plan_jobs(inputs / "sources", inputs / "driving")
+    ids = [job.job_id for job in jobs]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) == len(DRIVING) * (1 + len(SOURCES) + 1)
+    assert "yaw/person002/@real" in ids and "blink/person001/person005" in ids
+    real = next(job for job in jobs if job.job_id == f"yaw/person002/{REAL_JOB}")
+    assert (real.output, real.source_id) == ("original/yaw--person002.mp4", "person002")
+    fake = next(job for job in jobs if job.job_id == "blink/person001/person003")
+    assert (fake.output, fake.source_id, fake.driving_id) == (
+        "blink/person003--person001.mp4",
+        "person003",
+        "person001",
+    )
+    # a new source adds its jobs and renames nothing
+    more = tmp_path / "sources"
+    more.mkdir()
+    for path in (inputs / "sources").iterdir():
+        (more / path.name).symlink_to(path)
+    (more / "person000.png").symlink_to(inputs / "sources" / "person003.png")
+    grown = {job.job_id: job for job in plan_jobs(more, inputs / "driving")}
+    assert all(grown[job.job_id] == job for job in jobs) and len(grown) == len(jobs) + len(DRIVING)
+    for count in range(0, 13):
+        for processes in range(1, 5):
+            shares = [shard(list(range(count)), index, processes) for index in range(processes)]
+            assert sorted(sum(shares, [])) == list(range(count))
+            assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_a_bad_layout_is_refused_with_what_to_fix(inputs, tmp_path):
+    (tmp_path / "driving" / "dance").mkdir(parents=True)
+    with pytest.raises(JobPlanError, match="not actions: dance"):
+        plan_jobs(inputs / "sources", tmp_path / "driving")
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "notes.txt").write_text("x")
+    with pytest.raises(JobPlanError, match="notes.txt; move them out"):
+        plan_jobs(tmp_path / "sources", inputs / "driving")
+    no_checkpoint = run_script("--backend", "fomm", "--sources", str(inputs / "sources"), "--driving",
+                               str(inputs / "driving"), "--out", str(tmp_path / "out"))  # fmt: skip
+    output, _ = no_checkpoint.communicate(timeout=120)
+    assert no_checkpoint.returncode == 2 and "--backend fomm needs --checkpoint" in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_landmark_frames_recover_the_affine_motion_of_the_face():
+    size = 256
+    template = (LANDMARK_TEMPLATE + 1) * size / 2  # in crop pixels
+    linear = torch.tensor([[1.1, -0.2], [0.15, 0.9]])
+    moved = (template - size / 2) @ linear.T + size / 2 + torch.tensor([10.0, -6.0])
+    keypoints, jacobians = landmark_keypoints(torch.stack([template, moved]).numpy(), size)
+    assert keypoints.shape == (2, 6, 2) and jacobians.shape == (2, 6, 2, 2)
+    torch.testing.assert_close(keypoints[0, 1:], LANDMARK_TEMPLATE, atol=1e-5, rtol=0)
+    torch.testing.assert_close(jacobians[0], torch.eye(2).expand(6, 2, 2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(jacobians[1], linear.expand(6, 2, 2), atol=1e-5, rtol=0)  # pixels or [-1, 1]: same
+
+
+@pytest.fixture(scope="module")
+def two_process_run(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("two_processes") / "generated"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    process = run_script("--backend", "warp", "--sources", str(inputs / "sources"), "--driving",
+                         str(inputs / "driving"), "--out", str(out), "--cpu", "true", launcher=launcher)  # fmt: skip
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    return out
+
+
+def test_two_processes_under_accelerate_run_each_job_exactly_once(inputs, two_process_run):
+    out = two_process_run
+    jobs = plan_jobs(inputs / "sources", inputs / "driving")
+    per_process = {log.stem: [json.loads(line)["job_id"] for line in log.read_text().splitlines()]
+                   for log in (out / BOOKKEEPING / "logs").glob("*.jsonl")}  # fmt: skip
+    assert sorted(per_process) == ["process-0", "process-1"] and all(per_process.values())
+    assert sorted(logged_jobs(out)) == sorted(job.job_id for job in jobs)  # each once, none lost
+    manifest = read_manifest(out)
+    assert set(manifest) == released_files(out) == {job.output for job in jobs}
+    assert {row.label for row in manifest.values()} == {"real", "fake"}
+    record = json.loads((out / BOOKKEEPING / "records" / "yaw" / "person002" / "person003.json").read_text())
+    assert record["status"] == "done" and record["checks"]["face_presence"]["score"] >= 0.9
+    assert record["frames"] == 12 and record["fps"] == 25
+
+
+def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
+    from datasets import load_dataset
+
+    from dataset_script.build import main as build_main
+
+    repo = tmp_path / "deepfake_mnist_plus"
+    assert build_main([str(two_process_run), "--out", str(repo), "--qualities", "raw", "--allow-missing-actions",
+                       "--no-progress"]) == 0  # fmt: skip
+    rows = load_dataset(str(repo), "raw", split="train")
+    assert len(rows) > 0 and set(rows["label"]) <= {0, 1}
+    frames = rows[0]["video"].get_frames_at([0]).data
+    assert frames.shape[-2:] == (256, 256)  # the release's face crops
+
+
+def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run, tmp_path):
+    out = tmp_path / "generated"
+    args = ("--backend", "warp", "--sources", str(inputs / "sources"), "--driving", str(inputs / "driving"),
+            "--out", str(out))  # fmt: skip
+    first = run_script(*args, start_new_session=True)
+    log = out / BOOKKEEPING / "logs" / "process-0.jsonl"
+    deadline = time.monotonic() + 300
+    while not (log.exists() and len(log.read_text().splitlines()) >= 2) and first.poll() is None:
+        assert time.monotonic() < deadline, "the first run logged no jobs"
+        time.sleep(0.02)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate()
+    finished_before = set(logged_jobs(out))
+    assert 2 <= len(finished_before) < 8 and not (out / "manifest.csv").exists()
+    second = run_script(*args)
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    ran_again = logged_jobs(out)[len(finished_before) :]
+    assert not set(ran_again) & finished_before  # recorded jobs were not redone
+    assert sorted(logged_jobs(out)) == sorted(logged_jobs(two_process_run))
+    assert read_manifest(out) == read_manifest(two_process_run)
+    assert released_files(out) == released_files(two_process_run)
+    assert not [p for p in out.rglob("*partial*")]
+    assert f"{len(finished_before)} of 8 jobs were finished before this run" in output
+
+
+def test_bad_inputs_and_failed_checks_are_recorded_not_dropped(tmp_path, inputs):
+    from generation.fomm import build_vox256
+    from tests.test_fomm import write_official_style_checkpoint
+
+    sources, driving = tmp_path / "sources", tmp_path / "driving" / "yaw"
+    sources.mkdir()
+    driving.mkdir(parents=True)
+    (sources / "person003.png").symlink_to(inputs / "sources" / "person003.png")
+    gradient = np.tile(np.linspace(0, 255, 128, dtype=np.uint8)[None, :, None], (128, 1, 3))
+    Image.fromarray(gradient).save(sources / "wall.png")  # no face
+    (driving / "person002.mp4").symlink_to(inputs / "driving" / "yaw" / "person002.mp4")
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "vox-cpk.pth.tar"
+    write_official_style_checkpoint(checkpoint, build_vox256())  # random weights: no face survives them
+    config = GenerationConfig(backend="fomm", sources=sources, driving=tmp_path / "driving", out=tmp_path / "out",
+                              checkpoint=checkpoint, max_frames=3, progress=False)  # fmt: skip
+    summary = generate(config)
+    assert (summary.done, summary.rejected, summary.errors) == (1, 1, 1)  # the real crop; the fake; the wall
+    report = (tmp_path / "out" / "generation_report.csv").read_text()
+    assert "yaw/person002/wall,error,yaw/wall--person002.mp4,source wall.png: no face found" in report
+    assert "yaw/person002/person003,rejected,yaw/person003--person002.mp4,face_presence: a face in 0 of 3" in report
+    assert (tmp_path / "out" / BOOKKEEPING / "rejected" / "yaw" / "person003--person002.mp4").is_file()
+    assert set(read_manifest(tmp_path / "out")) == {"original/yaw--person002.mp4"}
+    again = generate(config)  # nothing left to do, and the same answer
+    assert (again.done, again.rejected, again.errors) == (1, 1, 1)
+    with pytest.raises(JobPlanError, match="other settings .*max_frames 3 -> 4"):
+        generate(GenerationConfig(**{**config.__dict__, "max_frames": 4}))
