@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from generation.fomm import build_vox256, load_vox256
+from generation.fomm.checkpoint import calibrate_batch_norm
 from generation.fomm.checkpoint import main as convert_main
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "fomm-vox256"  # the official checkpoint's manifest
@@ -23,7 +24,9 @@ def reference(name: str) -> dict:
 @pytest.fixture(scope="module")
 def networks():
     torch.manual_seed(0)
-    return build_vox256()
+    kp_detector, generator = build_vox256()
+    calibrate_batch_norm(kp_detector, generator)  # so that the frames compared below are far from flat
+    return kp_detector, generator
 
 
 def test_state_dicts_equal_the_official_manifest(networks):
@@ -54,7 +57,8 @@ def test_forward_outputs_have_the_reference_shapes(networks):
 
 def write_official_style_checkpoint(path: Path, networks, **replace) -> dict:
     kp_detector, generator = networks
-    generator_state = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+    # values other than the fresh networks', so a test sees they were loaded (relative: variances stay positive)
+    generator_state = {k: v * (1 + 0.01 * torch.randn_like(v)) if v.is_floating_point() else v
                        for k, v in generator.state_dict().items()}  # fmt: skip
     checkpoint = {"generator": generator_state, "kp_detector": kp_detector.state_dict(),
                   "discriminator": {"down_blocks.0.conv.weight": torch.zeros(1)},
@@ -120,10 +124,15 @@ def test_batched_animation_equals_the_per_frame_loop(networks):
     kp_detector, generator = networks
     torch.manual_seed(1)
     source, driving = torch.rand(1, 3, 128, 128), torch.rand(5, 3, 128, 128)  # any size divisible by 32 runs
+    ours = animate(kp_detector, generator, source, driving)  # the CPU default: one driving frame per pass
     batched = animate(kp_detector, generator, source, driving, AnimationOptions(batch_size=3))
     looped = per_frame_reference(kp_detector, generator, source, driving)
-    assert batched.shape == (5, 3, 128, 128)
-    assert (batched - looped).abs().max() < 1e-4
+    assert ours.shape == batched.shape == (5, 3, 128, 128)
+    assert looped.std() > 0.03  # frames with content, so agreement means something
+    assert (ours - looped).abs().max() < 1e-4
+    # A batch of 3 sums its convolutions in another order; the keypoints' sharp softmax (temperature 0.1) grows
+    # that rounding on random weights, so batches agree less closely (the GPU path, checked there in bf16 by PSNR).
+    assert (batched - looped).abs().max() < 1e-3
 
 
 def test_phase_upsampling_equals_upsampling_then_convolving():

@@ -38,6 +38,12 @@ def make_generation_inputs(root: Path, frames: int = 12, source_video: str | Non
 
     for index, (action, name) in enumerate(DRIVING):
         make_clip(ClipPlan(f"{action}/{name}.mp4", "real", action, name, "", 100 + index), root / "driving", 0, frames)
+    # the yaw video uncropped: the face in a larger, wider frame, off centre
+    yaw = root / "driving" / "yaw" / "person002.mp4"
+    wide = yaw.with_name("wide.mp4")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(yaw), "-vf", "pad=480:360:200:70:gray",
+                    "-c:v", "libx264", "-crf", "12", str(wide)], check=True)  # fmt: skip
+    wide.replace(yaw)
     (root / "sources").mkdir(parents=True, exist_ok=True)
     for index, name in enumerate(SOURCES):
         pose = source_pose(torch.Generator().manual_seed(index))
@@ -164,8 +170,8 @@ def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
                        "--no-progress"]) == 0  # fmt: skip
     rows = load_dataset(str(repo), "raw", split="train")
     assert len(rows) > 0 and set(rows["label"]) <= {0, 1}
-    frames = rows[0]["video"].get_frames_at([0]).data
-    assert frames.shape[-2:] == (256, 256)  # the release's face crops
+    for row in rows:
+        assert row["video"].get_frames_at([0]).data.shape[-2:] == (256, 256)  # the release's face crops
 
 
 def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run, tmp_path):

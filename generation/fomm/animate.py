@@ -34,7 +34,8 @@ class AnimationOptions:
     """torch.bfloat16 or torch.float16 on GPUs."""
     channels_last: bool = False
     phase_upsampling: bool = True
-    """Upsample by phase convolution (``blocks.phase_upsampling``): the same frames with fewer operations."""
+    """Upsample the generator's decoder by phase convolution (``blocks.phase_upsampling``): the same frames with
+    fewer operations."""
 
 
 DEFAULT_OPTIONS = AnimationOptions()
@@ -68,7 +69,9 @@ def animate(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor, 
                 else contextlib.nullcontext())  # fmt: skip
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
     source = source.to(device).contiguous(memory_format=layout)
-    upsampling = phase_upsampling(kp_detector, generator) if options.phase_upsampling else contextlib.nullcontext()
+    # Only the generator's decoder: the same frames to float rounding. In the hourglasses of the keypoint detector
+    # and the dense motion network, rounding differences pass through sharp softmaxes and grow to 1e-3.
+    upsampling = phase_upsampling(*generator.up_blocks) if options.phase_upsampling else contextlib.nullcontext()
     with autocast, upsampling:
         kp_source = kp_detector(source)
         features = generator.encode(source)
