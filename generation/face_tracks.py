@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_script.frames import VideoFrames, evenly_spaced_indices
+from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices
 from dataset_script.probe import read_metadata
 
 from .faces import (
@@ -126,10 +126,13 @@ class DrivingTracks:
     def __init__(self, directory: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE, max_frames: int = 0):
         self.directory, self.detector, self.size, self.max_frames = directory, detector, size, max_frames
         self._last: tuple[Path, FaceTrack] | None = None
+        self._failed: dict[Path, Exception] = {}  # each of its jobs reports the error without decoding it again
 
     def get(self, path: Path, name: str) -> FaceTrack:
         if self._last is not None and self._last[0] == path:
             return self._last[1]
+        if path in self._failed:
+            raise self._failed[path]
         stat = path.stat()
         key = f"{stat.st_size}-{stat.st_mtime_ns}-{self.size}-{self.max_frames}"
         stored = self.directory / f"{name}.{key}.npz"
@@ -137,7 +140,11 @@ class DrivingTracks:
             with np.load(stored) as data:
                 track = FaceTrack(torch.from_numpy(data["frames"]), data["landmarks"], float(data["fps"]))
         else:
-            track = driving_track(path, self.detector, self.size, self.max_frames)
+            try:
+                track = driving_track(path, self.detector, self.size, self.max_frames)
+            except (FaceError, VideoReadError) as error:
+                self._failed[path] = error
+                raise
             stored.parent.mkdir(parents=True, exist_ok=True)
             partial = stored.with_name(f".{stored.name}.partial.npz")
             np.savez(partial, frames=track.frames.numpy(), landmarks=track.landmarks, fps=track.fps)

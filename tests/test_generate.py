@@ -211,19 +211,22 @@ def test_bad_inputs_and_failed_checks_are_recorded_not_dropped(tmp_path, inputs)
     gradient = np.tile(np.linspace(0, 255, 128, dtype=np.uint8)[None, :, None], (128, 1, 3))
     Image.fromarray(gradient).save(sources / "wall.png")  # no face
     (driving / "person002.mp4").symlink_to(inputs / "driving" / "yaw" / "person002.mp4")
+    (driving / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))  # a header, then nothing
     torch.manual_seed(0)
     checkpoint = tmp_path / "vox-cpk.pth.tar"
     write_official_style_checkpoint(checkpoint, build_vox256())  # random weights: no face survives them
     config = GenerationConfig(backend="fomm", sources=sources, driving=tmp_path / "driving", out=tmp_path / "out",
                               checkpoint=checkpoint, max_frames=3, progress=False)  # fmt: skip
     summary = generate(config)
-    assert (summary.done, summary.rejected, summary.errors) == (1, 1, 1)  # the real crop; the fake; the wall
+    # done: the real crop; rejected: the fake; errors: the wall's fake, and the broken video's three jobs
+    assert (summary.done, summary.rejected, summary.errors) == (1, 1, 4)
     report = (tmp_path / "out" / "generation_report.csv").read_text()
+    assert report.count("broken.mp4: cannot open video") == 3
     assert "yaw/person002/wall,error,yaw/wall--person002.mp4,source wall.png: no face found" in report
     assert "yaw/person002/person003,rejected,yaw/person003--person002.mp4,face_presence: a face in 0 of 3" in report
     assert (tmp_path / "out" / BOOKKEEPING / "rejected" / "yaw" / "person003--person002.mp4").is_file()
     assert set(read_manifest(tmp_path / "out")) == {"original/yaw--person002.mp4"}
     again = generate(config)  # nothing left to do, and the same answer
-    assert (again.done, again.rejected, again.errors) == (1, 1, 1)
+    assert (again.done, again.rejected, again.errors) == (1, 1, 4)
     with pytest.raises(JobPlanError, match="other settings .*max_frames 3 -> 4"):
         generate(GenerationConfig(**{**config.__dict__, "max_frames": 4}))
