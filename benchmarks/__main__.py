@@ -1,6 +1,14 @@
 """make bench: every benchmark, each printing its ratio against the baseline it must beat."""
 
-from . import compression, fomm_animation, frame_sampling, mini_generation, space_latency, training_throughput
+from . import (
+    compression,
+    fomm_animation,
+    frame_sampling,
+    generation_scaling,
+    mini_generation,
+    space_latency,
+    training_throughput,
+)
 
 if __name__ == "__main__":
     frame_sampling.main()
@@ -8,4 +16,5 @@ if __name__ == "__main__":
     mini_generation.main()
     training_throughput.main([])
     fomm_animation.main([])
+    generation_scaling.main([])
     space_latency.main([])

@@ -21,6 +21,7 @@ from dataset_script.release import read_manifest
 from generation.backends import LANDMARK_TEMPLATE, landmark_keypoints
 from generation.generate import GenerationConfig, generate
 from generation.jobs import BOOKKEEPING, REAL_JOB, JobPlanError, plan_jobs, shard
+from generation.mini.generation_inputs import write_generation_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "generation" / "generate.py"
@@ -28,34 +29,11 @@ DRIVING = [("blink", "person001"), ("yaw", "person002")]
 SOURCES = ["person003", "person004"]
 
 
-def make_generation_inputs(root: Path, frames: int = 12, source_video: str | None = "person005") -> Path:
-    """Driving clips (mini real clips, uncropped 256x256 frames) in action folders, source face images, and
-    optionally a source video whose most frontal face is used."""
-    from generation.mini.actions import source_pose
-    from generation.mini.face import render
-    from generation.mini.generate import ClipPlan, identity_for, make_clip
-    from generation.motion import to_numpy_image
-
-    for index, (action, name) in enumerate(DRIVING):
-        make_clip(ClipPlan(f"{action}/{name}.mp4", "real", action, name, "", 100 + index), root / "driving", 0, frames)
-    # the yaw video uncropped: the face in a larger, wider frame, off centre
-    yaw = root / "driving" / "yaw" / "person002.mp4"
-    wide = yaw.with_name("wide.mp4")
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(yaw), "-vf", "pad=480:360:200:70:gray",
-                    "-c:v", "libx264", "-crf", "12", str(wide)], check=True)  # fmt: skip
-    wide.replace(yaw)
-    (root / "sources").mkdir(parents=True, exist_ok=True)
-    for index, name in enumerate(SOURCES):
-        pose = source_pose(torch.Generator().manual_seed(index))
-        Image.fromarray(to_numpy_image(render(identity_for(name, 0), pose))[0]).save(root / "sources" / f"{name}.png")
-    if source_video:
-        make_clip(ClipPlan(f"{source_video}.mp4", "real", "yaw", source_video, "", 7), root / "sources", 0, 8)
-    return root
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
-    return make_generation_inputs(tmp_path_factory.mktemp("generation_inputs"))
+    made = write_generation_inputs(tmp_path_factory.mktemp("generation_inputs"))
+    assert made.driving == DRIVING and made.source_images == SOURCES and made.source_videos == ["person005"]
+    return made.root
 
 
 def run_script(*args: str, launcher: list[str] | None = None, **popen) -> subprocess.Popen:
