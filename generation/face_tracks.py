@@ -1,8 +1,8 @@
 """Face crops of generation inputs: a driving video's face tube, and the one most frontal face of a source.
 
 A track holds the 256x256 crops and MTCNN's five landmarks in crop pixels (NaN where the face was not found in a
-frame). Driving videos are cropped once and kept in ``OUT/.generation/faces`` (written atomically), since every
-source is animated by each of them.
+frame). Whole videos are cropped once and kept in ``OUT/.generation/faces`` (written atomically), since every
+source is animated by each driving video.
 """
 
 from __future__ import annotations
@@ -101,16 +101,17 @@ def source_track(path: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE)
     return FaceTrack(crops, landmarks, 0.0)
 
 
-def driving_track(path: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE, max_frames: int = 0) -> FaceTrack:
-    """Every frame of a driving video (or its first ``max_frames``) cropped around its face tube with one square,
-    so the crop does not jitter with the detector."""
+def video_track(path: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE, max_frames: int = 0,
+                role: str = "driving video") -> FaceTrack:  # fmt: skip
+    """Every frame of a video (or its first ``max_frames``) cropped around its face tube with one square, so the
+    crop does not jitter with the detector; ``role`` names the video in errors."""
     video = VideoFrames(path)
     count = video.num_frames if max_frames <= 0 else min(max_frames, video.num_frames)
     if count == 0:
-        raise FaceError(f"driving video {path.name} has no frames")
+        raise FaceError(f"{role} {path.name} has no frames")
     chunks = [range(start, min(start + DECODE_CHUNK, count)) for start in range(0, count, DECODE_CHUNK)]
     detections = [faces for chunk in chunks for faces in detector.detect(video.read(chunk))]
-    tube = follow_face(detections, name=f"driving video {path.name}")
+    tube = follow_face(detections, name=f"{role} {path.name}")
     box = tube_box(tube)
     parts = []
     for chunk in chunks:
@@ -120,15 +121,16 @@ def driving_track(path: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE
     return FaceTrack(crops, landmarks, read_metadata(path).fps or 25.0)
 
 
-class DrivingTracks:
-    """Driving tracks computed once and kept on disk (atomic ``.npz``), the last one also in memory."""
+class VideoTracks:
+    """Face tracks of whole videos (driving videos, and source videos for their real clips), computed once and kept
+    on disk (atomic ``.npz``), the last one also in memory."""
 
     def __init__(self, directory: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE, max_frames: int = 0):
         self.directory, self.detector, self.size, self.max_frames = directory, detector, size, max_frames
         self._last: tuple[Path, FaceTrack] | None = None
         self._failed: dict[Path, Exception] = {}  # each of its jobs reports the error without decoding it again
 
-    def get(self, path: Path, name: str) -> FaceTrack:
+    def get(self, path: Path, name: str, role: str = "driving video") -> FaceTrack:
         if self._last is not None and self._last[0] == path:
             return self._last[1]
         if path in self._failed:
@@ -141,7 +143,7 @@ class DrivingTracks:
                 track = FaceTrack(torch.from_numpy(data["frames"]), data["landmarks"], float(data["fps"]))
         else:
             try:
-                track = driving_track(path, self.detector, self.size, self.max_frames)
+                track = video_track(path, self.detector, self.size, self.max_frames, role)
             except (FaceError, VideoReadError) as error:
                 self._failed[path] = error
                 raise

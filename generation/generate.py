@@ -8,7 +8,9 @@ animate every source with every driving video, check the fakes, and write the re
 
 ``--driving`` holds one sub-folder per action (``blink``, ``open_mouth``..., or the release's names) of driving
 videos, uncropped or cropped; ``--sources`` holds face images or videos (the most frontal face of a video is
-used). Each driving video gives a real clip (its face crop) and one fake per source.
+used). Fakes animate every source with every driving video, or (``--pairing one_per_action``, as the paper) with
+one driving video per action; real clips are the face crops of the driving videos, or (``--real_clips sources``,
+as the paper) of the source videos.
 
 Jobs are sorted by stable ids; the main process decides which are finished and tells the others, and each
 process takes a contiguous share, so every job runs exactly once. Each video is written atomically and then
@@ -38,7 +40,7 @@ from dataset_script.frames import VideoReadError
 from dataset_script.probe import VideoProbeError
 from dataset_script.release import ManifestRow, write_manifest
 from generation.backends import BACKENDS, BackendOptions, create_backend
-from generation.face_tracks import DrivingTracks, FaceTrack, source_track
+from generation.face_tracks import FaceTrack, VideoTracks, source_track
 from generation.faces import FaceDetector, FaceError
 from generation.filters import CHECKS, CheckContext, run_checks
 from generation.fomm import best_reference_frame
@@ -47,6 +49,7 @@ from generation.jobs import (
     DONE,
     ERROR,
     REJECTED,
+    SOURCE_REAL_JOBS,
     Job,
     JobPlanError,
     JobRecords,
@@ -68,6 +71,15 @@ class GenerationConfig:
     driving: Path = field(metadata={"help": "folder with one sub-folder of driving videos per action"})
     out: Path = field(metadata={"help": "output folder: the release layout plus manifest.csv"})
     checkpoint: Path | None = field(default=None, metadata={"help": "vox-cpk.pth.tar or its .safetensors (fomm)"})
+    pairing: Literal["all", "one_per_action"] = field(default="all", metadata={
+        "help": "all: every source with every driving video; one_per_action: each source with one driving video "
+                "of each action (the paper: many sources, a few driving videos per action)"})  # fmt: skip
+    real_clips: Literal["driving", "sources", "none"] = field(default="driving", metadata={
+        "help": "real clips from the face crops of the driving videos, of the source videos (the paper's real clips "
+                "are the VoxCeleb videos of its sources), or none"})  # fmt: skip
+    identity_pattern: str | None = field(default=None, metadata={
+        "help": "regular expression whose first group is a file's identity (default: the file name), e.g. "
+                "'^(id\\d+)' for VoxCeleb names"})  # fmt: skip
     checks: list[str] = field(default_factory=lambda: ["face_presence"],
                               metadata={"help": "checks every fake must pass ('none' for none)"})  # fmt: skip
     min_face_fraction: float = field(default=0.9, metadata={"help": "face_presence: share of frames with a face"})
@@ -90,6 +102,7 @@ class GenerationConfig:
         if self.checkpoint is not None and self.checkpoint.is_file():
             checkpoint = f"{self.checkpoint.name}:{self.checkpoint.stat().st_size}"
         return {"backend": self.backend, "checkpoint": checkpoint, "checks": self.check_names,
+                "pairing": self.pairing, "real_clips": self.real_clips, "identity_pattern": self.identity_pattern,
                 "min_face_fraction": self.min_face_fraction, "best_frame": self.best_frame,
                 "max_frames": self.max_frames}  # fmt: skip
 
@@ -117,7 +130,7 @@ class Worker:
         self.records = JobRecords(config.out)
         self.detector = FaceDetector(device=device)
         self.backend = create_backend(config.backend, BackendOptions(config.checkpoint, device, config.precision))
-        self.driving = DrivingTracks(config.out / BOOKKEEPING / "faces", self.detector, max_frames=config.max_frames)
+        self.videos = VideoTracks(config.out / BOOKKEEPING / "faces", self.detector, max_frames=config.max_frames)
         self.check_context = CheckContext(self.detector, config.min_face_fraction)
         self._sources: dict[str, FaceTrack | Exception] = {}
         self.log = config.out / BOOKKEEPING / "logs" / f"process-{process_index}.jsonl"
@@ -138,7 +151,11 @@ class Worker:
         started = time.perf_counter()
         details: dict = {"process": self.process_index, "backend": self.config.backend}
         try:
-            driving = self.driving.get(self.config.driving / job.driving, str(Path(job.driving).with_suffix("")))
+            if job.driving is not None:
+                driving = self.videos.get(self.config.driving / job.driving, str(Path(job.driving).with_suffix("")))
+            else:  # a source video's real clip
+                driving = self.videos.get(self.config.sources / job.source,
+                                          f"{SOURCE_REAL_JOBS}/{Path(job.source).stem}", role="source")  # fmt: skip
             details.update(frames=len(driving.frames), fps=driving.fps)
             if job.is_real:
                 frames, target, status = driving.frames.permute(0, 2, 3, 1).numpy(), self.config.out / job.output, DONE
@@ -192,8 +209,7 @@ def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
         report_rows.append({"job_id": job.job_id, "status": record["status"], "output": job.output,
                             "reason": record.get("reason", "")})  # fmt: skip
         if record["status"] == DONE:
-            rows.append(ManifestRow(job.output, "real" if job.is_real else "fake", job.action, job.source_id,
-                                    "" if job.is_real else job.driving_id, 0))  # fmt: skip
+            rows.append(ManifestRow(job.output, job.label, job.action, job.source_id, job.driving_id, 0))
     manifest = write_manifest(config.out, rows)
     report = config.out / "generation_report.csv"
     partial = report.with_name(f".{report.name}.partial")
@@ -223,7 +239,7 @@ def generate(config: GenerationConfig) -> Summary | None:
                 raise ValueError(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(sorted(CHECKS))}")
             if config.backend == "fomm" and (config.checkpoint is None or not config.checkpoint.is_file()):
                 create_backend("fomm", BackendOptions(config.checkpoint))  # raises, saying what to pass
-            jobs = plan_jobs(config.sources, config.driving)
+            jobs = plan_jobs(config.sources, config.driving, config.pairing, config.real_clips, config.identity_pattern)
             config.out.mkdir(parents=True, exist_ok=True)
             check_settings(config)
             records = JobRecords(config.out)

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dataset_script.release import REAL_RELEASE_FOLDER, release_folder
 from dataset_script.schema import ACTIONS, VIDEO_EXTENSIONS, canonical_action
+from dataset_script.splits import stable_hash
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 BOOKKEEPING = ".generation"
 REAL_JOB = "@real"
-"""The last part of a real job's id, where a fake job has its source's name."""
+"""The last part of a driving video's real job's id, where a fake job has its source's name."""
+SOURCE_REAL_JOBS = "@sources"
+"""The first part of a source video's real job's id."""
 
 DONE, REJECTED, ERROR = "done", "rejected", "error"
 
@@ -34,27 +38,52 @@ class JobPlanError(ValueError):
 @dataclass(frozen=True)
 class Job:
     job_id: str
-    """``<action>/<driving stem>/<source stem>``, or ``<action>/<driving stem>/@real`` for the real crop."""
+    """``<action>/<driving stem>/<source stem>`` for a fake, ``<action>/<driving stem>/@real`` for a driving
+    video's crop, ``@sources/<source stem>`` for a source video's crop."""
+    label: str
+    """``real`` or ``fake``."""
     action: str
-    driving: str
-    """Path relative to ``--driving``: ``<action folder>/<file>``."""
+    """The action performed; empty for a source video's real clip."""
+    driving: str | None
+    """Path relative to ``--driving``: ``<action folder>/<file>``; None for a source video's real clip."""
     source: str | None
-    """Path relative to ``--sources``; None for a real job."""
+    """Path relative to ``--sources``; None for a driving video's real clip."""
     output: str
     """Path relative to ``--out`` in the release layout."""
+    source_id: str
+    """The identity shown: the source's for a fake, the filmed person's for a real clip."""
+    driving_id: str
+    """The identity whose motion a fake copies; empty for a real clip."""
 
     @property
     def is_real(self) -> bool:
-        return self.source is None
+        return self.label == "real"
 
-    @property
-    def driving_id(self) -> str:
-        return Path(self.driving).stem
 
-    @property
-    def source_id(self) -> str:
-        """The identity shown: the source's for a fake, the driving video's person for a real clip."""
-        return Path(self.source).stem if self.source is not None else self.driving_id
+PAIRINGS = ("all", "one_per_action")
+REAL_CLIPS = ("driving", "sources", "none")
+
+
+class Identities:
+    """Identity of a file from its name: the whole stem, or the first group of ``pattern`` searched in it (for
+    names such as VoxCeleb's ``id10001_1zcIwhmdeo4_00001``, ``^(id\\d+)``)."""
+
+    def __init__(self, pattern: str | None = None):
+        try:
+            self.pattern = re.compile(pattern) if pattern else None
+        except re.error as error:
+            raise JobPlanError(f"--identity_pattern {pattern!r} is not a regular expression ({error})") from error
+        if self.pattern is not None and self.pattern.groups < 1:
+            raise JobPlanError(f"--identity_pattern {pattern!r} has no group; put the identity in (...)")
+
+    def __call__(self, path: Path) -> str:
+        if self.pattern is None:
+            return path.stem
+        match = self.pattern.search(path.stem)
+        if match is None:
+            raise JobPlanError(f"--identity_pattern {self.pattern.pattern!r} does not match {path.name}; "
+                               f"fix the pattern or rename the file")  # fmt: skip
+        return match.group(1)
 
 
 def _visible_files(folder: Path) -> list[Path]:
@@ -114,18 +143,45 @@ def list_driving(driving: Path) -> dict[str, list[Path]]:
     return by_action
 
 
-def plan_jobs(sources: Path, driving: Path) -> list[Job]:
-    """Every job, sorted by id: each driving video's real crop and its animation of every source."""
+def chosen_driving(source: str, videos: list[Path]) -> Path:
+    """The one driving video of an action a source is paired with under ``one_per_action``: highest stable hash
+    of the pair, so adding a driving video moves only the sources that now prefer it, and adding a source moves
+    nothing."""
+    return max(videos, key=lambda video: (stable_hash(f"{source}|{video.name}"), video.name))
+
+
+def plan_jobs(sources: Path, driving: Path, pairing: str = "all", real_clips: str = "driving",
+              identity_pattern: str | None = None) -> list[Job]:  # fmt: skip
+    """Every job, sorted by id.
+
+    ``pairing``: ``all`` animates every source with every driving video; ``one_per_action`` with one driving
+    video of each action (as the paper, many sources and a few driving videos per action). ``real_clips``: the
+    face crops of the ``driving`` videos, of the ``sources`` that are videos (the paper's real clips are the
+    VoxCeleb videos its sources come from), or ``none``."""
+    if pairing not in PAIRINGS:
+        raise JobPlanError(f"--pairing {pairing!r}: choose one of {', '.join(PAIRINGS)}")
+    if real_clips not in REAL_CLIPS:
+        raise JobPlanError(f"--real_clips {real_clips!r}: choose one of {', '.join(REAL_CLIPS)}")
+    identity = Identities(identity_pattern)
     source_files = list_sources(sources)
     jobs = []
     for action, videos in list_driving(driving).items():
         for video in videos:
             relative = video.relative_to(driving).as_posix()
-            jobs.append(Job(f"{action}/{video.stem}/{REAL_JOB}", action, relative, None,
-                            f"{REAL_RELEASE_FOLDER}/{action}--{video.stem}.mp4"))  # fmt: skip
+            if real_clips == "driving":
+                jobs.append(Job(f"{action}/{video.stem}/{REAL_JOB}", "real", action, relative, None,
+                                f"{REAL_RELEASE_FOLDER}/{action}--{video.stem}.mp4", identity(video), ""))  # fmt: skip
             for source in source_files:
-                jobs.append(Job(f"{action}/{video.stem}/{source.stem}", action, relative, source.name,
-                                f"{release_folder(action)}/{source.stem}--{video.stem}.mp4"))  # fmt: skip
+                if pairing == "one_per_action" and chosen_driving(source.name, videos) != video:
+                    continue
+                jobs.append(Job(f"{action}/{video.stem}/{source.stem}", "fake", action, relative, source.name,
+                                f"{release_folder(action)}/{source.stem}--{video.stem}.mp4", identity(source),
+                                identity(video)))  # fmt: skip
+    if real_clips == "sources":
+        for source in source_files:
+            if source.suffix.lower() in VIDEO_EXTENSIONS:
+                jobs.append(Job(f"{SOURCE_REAL_JOBS}/{source.stem}", "real", "", None, source.name,
+                                f"{REAL_RELEASE_FOLDER}/{source.stem}.mp4", identity(source), ""))  # fmt: skip
     return sorted(jobs, key=lambda job: job.job_id)
 
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dataset_script.frames import VideoFrames
 from dataset_script.release import read_manifest
 from generation.backends import LANDMARK_TEMPLATE, landmark_keypoints
 from generation.generate import GenerationConfig, generate
@@ -82,6 +83,49 @@ def test_jobs_have_stable_ids_and_every_shard_split_keeps_each_job_once(inputs, 
             shares = [shard(list(range(count)), index, processes) for index in range(processes)]
             assert sorted(sum(shares, [])) == list(range(count))
             assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_paper_pairing_real_clips_from_sources_and_identity_patterns(inputs, tmp_path):
+    driving = tmp_path / "driving" / "blink"
+    driving.mkdir(parents=True)
+    for name in ("id50_a", "id50_b", "id51_c"):
+        (driving / f"{name}.mp4").symlink_to(inputs / "driving" / "blink" / "person001.mp4")
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for index in range(24):
+        (sources / f"id{index:02d}_clip.png").symlink_to(inputs / "sources" / "person003.png")
+    (sources / "id99_talk.mp4").symlink_to(inputs / "sources" / "person005.mp4")
+
+    def fakes(jobs):
+        return {job.source: job.driving for job in jobs if not job.is_real}
+
+    jobs = plan_jobs(sources, tmp_path / "driving", "one_per_action", "sources", r"^(id\d+)_")
+    paired = fakes(jobs)
+    assert len(paired) == 25 and len(set(paired.values())) > 1  # one driving video each, not all the same one
+    real = [job for job in jobs if job.is_real]
+    assert [(j.job_id, j.output, j.action, j.source_id) for j in real] == [
+        ("@sources/id99_talk", "original/id99_talk.mp4", "", "id99")
+    ]  # the source video's own clip; images give none
+    fake = next(job for job in jobs if job.source == "id03_clip.png")
+    assert (fake.source_id, fake.driving_id) == ("id03", paired["id03_clip.png"].split("/")[1][:4])
+    (driving / "id52_d.mp4").symlink_to(inputs / "driving" / "blink" / "person001.mp4")
+    moved = {s: d for s, d in fakes(plan_jobs(sources, tmp_path / "driving", "one_per_action", "none")).items()
+             if d != paired[s]}  # fmt: skip
+    assert moved and all(d == "blink/id52_d.mp4" for d in moved.values())  # only those preferring it move
+    # end to end: the source video's real clip is its face crop, listed as a real clip of its own identity
+    config = GenerationConfig(backend="warp", sources=inputs / "sources", driving=inputs / "driving",
+                              out=tmp_path / "out", pairing="one_per_action", real_clips="sources", max_frames=6,
+                              progress=False)  # fmt: skip
+    summary = generate(config)
+    assert (summary.jobs, summary.done) == (len(DRIVING) * 3 + 1, len(DRIVING) * 3 + 1)
+    row = read_manifest(tmp_path / "out")["original/person005.mp4"]
+    assert (row.label, row.action, row.source_id, row.driving_id) == ("real", "", "person005", "")
+    clip = VideoFrames(tmp_path / "out" / "original" / "person005.mp4")
+    assert clip.num_frames == 6 and clip.read([0]).shape == (1, 3, 256, 256)
+    with pytest.raises(JobPlanError, match="does not match id50_a.mp4"):
+        plan_jobs(sources, tmp_path / "driving", identity_pattern=r"^(id\d)_")
+    with pytest.raises(JobPlanError, match="has no group"):
+        plan_jobs(sources, tmp_path / "driving", identity_pattern=r"^id")
 
 
 def test_a_bad_layout_is_refused_with_what_to_fix(inputs, tmp_path):
