@@ -20,6 +20,8 @@ from PIL import Image
 from dataset_script.frames import VideoFrames
 from dataset_script.release import read_manifest
 from generation.backends import LANDMARK_TEMPLATE, landmark_keypoints
+from generation.face_tracks import FaceTrack
+from generation.faces import FaceError
 from generation.generate import GenerationConfig, generate
 from generation.jobs import BOOKKEEPING, REAL_JOB, JobPlanError, plan_jobs, shard
 from generation.mini.generation_inputs import write_generation_inputs
@@ -153,6 +155,33 @@ def test_landmark_frames_recover_the_affine_motion_of_the_face():
     torch.testing.assert_close(keypoints[0, 1:], LANDMARK_TEMPLATE, atol=1e-5, rtol=0)
     torch.testing.assert_close(jacobians[0], torch.eye(2).expand(6, 2, 2), atol=1e-5, rtol=0)
     torch.testing.assert_close(jacobians[1], linear.expand(6, 2, 2), atol=1e-5, rtol=0)  # pixels or [-1, 1]: same
+
+
+def test_a_long_video_is_cropped_in_chunks_with_the_same_result(inputs, monkeypatch):
+    from generation import face_tracks
+    from generation.faces import FaceDetector
+
+    detector, video = FaceDetector(), inputs / "driving" / "yaw" / "person002.mp4"  # uncropped: 480x360
+    whole = face_tracks.video_track(video, detector)
+    monkeypatch.setattr(face_tracks, "DECODE_CHUNK", 5)  # 12 frames: chunks of 5, 5 and 2
+    chunked = face_tracks.video_track(video, detector)
+    assert whole.frames.shape == (12, 3, 256, 256) and torch.equal(whole.frames, chunked.frames)
+    np.testing.assert_array_equal(whole.landmarks, chunked.landmarks)
+    assert whole.found.all() and whole.fps == 25
+    eyes = whole.landmarks[:, :2].mean(axis=1)  # the face sits in the crop's middle, not at the frame's offset
+    assert (np.abs(eyes - 128) < 64).all()
+
+
+def test_frames_without_a_face_get_landmarks_from_their_neighbours():
+    landmarks = np.zeros((5, 5, 2), np.float32)
+    landmarks[:, :, 0] = np.arange(5)[:, None] * 10.0
+    landmarks[[1, 2, 4]] = np.nan  # lost in the middle and at the end
+    track = FaceTrack(torch.zeros(5, 3, 8, 8, dtype=torch.uint8), landmarks, 25.0)
+    assert track.found.tolist() == [True, False, False, True, False]
+    filled = track.filled_landmarks()
+    assert filled[:, 0, 0].tolist() == [0.0, 10.0, 20.0, 30.0, 30.0]  # interpolated, then held
+    with pytest.raises(FaceError, match="no frame"):
+        FaceTrack(track.frames, np.full((5, 5, 2), np.nan, np.float32), 25.0).filled_landmarks()
 
 
 @pytest.fixture(scope="module")
