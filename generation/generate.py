@@ -104,7 +104,7 @@ class GenerationConfig:
         return {"backend": self.backend, "checkpoint": checkpoint, "checks": self.check_names,
                 "pairing": self.pairing, "real_clips": self.real_clips, "identity_pattern": self.identity_pattern,
                 "min_face_fraction": self.min_face_fraction, "best_frame": self.best_frame,
-                "max_frames": self.max_frames}  # fmt: skip
+                "max_frames": self.max_frames, "precision": self.precision}  # fmt: skip
 
 
 def check_settings(config: GenerationConfig) -> None:

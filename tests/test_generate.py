@@ -117,11 +117,13 @@ def test_paper_pairing_real_clips_from_sources_and_identity_patterns(inputs, tmp
     # end to end: the source video's real clip is its face crop, listed as a real clip of its own identity
     config = GenerationConfig(backend="warp", sources=inputs / "sources", driving=inputs / "driving",
                               out=tmp_path / "out", pairing="one_per_action", real_clips="sources", max_frames=6,
-                              progress=False)  # fmt: skip
+                              best_frame=True, progress=False)  # fmt: skip
     summary = generate(config)
     assert (summary.jobs, summary.done) == (len(DRIVING) * 3 + 1, len(DRIVING) * 3 + 1)
     row = read_manifest(tmp_path / "out")["original/person005.mp4"]
     assert (row.label, row.action, row.source_id, row.driving_id) == ("real", "", "person005", "")
+    references = {json.loads(p.read_text()).get("reference_frame") for p in (tmp_path / "out").rglob("person00?.json")}
+    assert references - {None} and references - {None} <= set(range(6))  # fakes start from their best frame
     clip = VideoFrames(tmp_path / "out" / "original" / "person005.mp4")
     assert clip.num_frames == 6 and clip.read([0]).shape == (1, 3, 256, 256)
     with pytest.raises(JobPlanError, match="does not match id50_a.mp4"):
