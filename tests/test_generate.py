@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -189,8 +190,12 @@ def test_frames_without_a_face_get_landmarks_from_their_neighbours():
 @pytest.fixture(scope="module")
 def two_process_run(inputs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("two_processes") / "generated"
+    with socket.socket() as probe:  # a free port for the processes' rendezvous, not the fixed default
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(port)]  # fmt: skip
     process = run_script("--backend", "warp", "--sources", str(inputs / "sources"), "--driving",
                          str(inputs / "driving"), "--out", str(out), "--cpu", "true", launcher=launcher)  # fmt: skip
     output, _ = process.communicate(timeout=600)
