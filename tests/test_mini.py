@@ -164,9 +164,11 @@ def test_smoke_mini_is_in_the_release_layout(smoke_mini):
 
 
 def test_smoke_mini_builds_with_every_split_of_every_config_non_empty(smoke_mini, tmp_path):
-    out = build(BuildConfig(source=smoke_mini, out=tmp_path / "deepfake_mnist_plus", progress=False))
+    # raw only: the c23 and c40 configurations hold the same rows (test_build checks all 33 on a release)
+    out = build(BuildConfig(source=smoke_mini, out=tmp_path / "deepfake_mnist_plus", qualities=("raw",),
+                            progress=False))  # fmt: skip
     names = get_dataset_config_names(str(out))
-    assert len(names) == 33
+    assert len(names) == 11
     for name in names:
         dataset = load_dataset(str(out), name)
         assert set(dataset) == {"train", "validation", "test", "identity_train", "identity_validation", "identity_test"}
