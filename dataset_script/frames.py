@@ -76,7 +76,8 @@ def _as_decoder_input(source: VideoSource, want_file_object: bool) -> Any:
 
 
 class VideoFrames:
-    """An open video: its frame count, and ``read(indices)`` giving uint8 frames shaped (N, 3, H, W)."""
+    """An open video: its frame count and frame rate (``fps``, 0.0 when the container does not say), and
+    ``read(indices)`` giving uint8 frames shaped (N, 3, H, W)."""
 
     def __init__(self, source: VideoSource, decoder: Decoder = "torchcodec"):
         self.name = _describe(source)
@@ -87,11 +88,13 @@ class VideoFrames:
 
                 self._reader = VideoDecoder(_as_decoder_input(source, False), seek_mode="exact", num_ffmpeg_threads=1)
                 self.num_frames = int(self._reader.metadata.num_frames or 0)
+                self.fps = float(self._reader.metadata.average_fps or 0.0)
             elif decoder == "decord":
                 import decord
 
                 self._reader = decord.VideoReader(_as_decoder_input(source, True), ctx=decord.cpu(0), num_threads=1)
                 self.num_frames = len(self._reader)
+                self.fps = float(self._reader.get_avg_fps() or 0.0)
             else:
                 raise ValueError(f"unknown decoder {decoder!r}; use 'torchcodec' or 'decord'")
         except ValueError:

@@ -8,12 +8,13 @@ and one of real clips (``original`` or ``real``). Folders written by our generat
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .files import write_text_atomically
 from .schema import (
     ACTION_TO_RELEASE_FOLDER,
     ACTIONS,
@@ -46,16 +47,11 @@ def release_folder(action: str | None) -> str:
 
 def write_manifest(folder: Path, rows: Iterable[ManifestRow]) -> Path:
     """Write ``manifest.csv`` atomically; rows are sorted by file so the bytes depend on content alone."""
-    path = folder / MANIFEST_NAMES[0]
-    partial = path.with_name(path.name + ".partial")
-    names = [field.name for field in fields(ManifestRow)]
-    with partial.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=names, lineterminator="\n")
-        writer.writeheader()
-        for row in sorted(rows, key=lambda row: row.file):
-            writer.writerow(asdict(row))
-    os.replace(partial, path)
-    return path
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=[field.name for field in fields(ManifestRow)], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(row) for row in sorted(rows, key=lambda row: row.file))
+    return write_text_atomically(folder / MANIFEST_NAMES[0], text.getvalue())
 
 
 def read_manifest(folder: Path) -> dict[str, ManifestRow] | None:

@@ -8,7 +8,6 @@ the fake's frames, with relative motion measured from one reference driving fram
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +30,16 @@ class BackendOptions:
 class Backend:
     name: str
 
+    @staticmethod
+    def check_options(options: BackendOptions) -> None:
+        """Raise, saying what to pass, when ``options`` cannot work; before any process loads anything."""
+
     def animate(self, source: FaceTrack, driving: FaceTrack, reference: int) -> np.ndarray:
         """The fake: uint8 (T, H, W, 3), one frame per driving frame."""
         raise NotImplementedError
 
 
-BACKENDS: dict[str, Callable[[BackendOptions], Backend]] = {}
+BACKENDS: dict[str, type[Backend]] = {}
 
 
 def register_backend(name: str):
@@ -48,10 +51,14 @@ def register_backend(name: str):
     return register
 
 
-def create_backend(name: str, options: BackendOptions) -> Backend:
+def backend_class(name: str) -> type[Backend]:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(sorted(BACKENDS))}")
-    return BACKENDS[name](options)
+    return BACKENDS[name]
+
+
+def create_backend(name: str, options: BackendOptions) -> Backend:
+    return backend_class(name)(options)
 
 
 def as_float(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -82,8 +89,10 @@ def landmark_keypoints(landmarks: np.ndarray, size: int) -> tuple[torch.Tensor, 
 
 @register_backend("warp")
 class WarpBackend(Backend):
+    """Runs on the CPU whatever the device: its work is small next to MTCNN's and the encoder's."""
+
     def __init__(self, options: BackendOptions):
-        self.device = options.device
+        pass
 
     @torch.inference_mode()
     def animate(self, source: FaceTrack, driving: FaceTrack, reference: int) -> np.ndarray:
@@ -103,9 +112,8 @@ class WarpBackend(Backend):
 
 @register_backend("fomm")
 class FommBackend(Backend):
-    def __init__(self, options: BackendOptions):
-        from .fomm import AnimationOptions, load_vox256
-
+    @staticmethod
+    def check_options(options: BackendOptions) -> None:
         if options.checkpoint is None:
             raise ValueError("--backend fomm needs --checkpoint: the official vox-cpk.pth.tar (from the "
                              "first-order-model project's links) or its safetensors conversion "
@@ -113,6 +121,11 @@ class FommBackend(Backend):
                              "--backend warp runs without one")  # fmt: skip
         if not Path(options.checkpoint).is_file():
             raise FileNotFoundError(f"--checkpoint {options.checkpoint} does not exist")
+
+    def __init__(self, options: BackendOptions):
+        from .fomm import AnimationOptions, load_vox256
+
+        self.check_options(options)
         self.device = options.device
         half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.precision)
         if half is not None and self.device.type == "cpu":

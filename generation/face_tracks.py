@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices
-from dataset_script.probe import read_metadata
 
 from .faces import (
     FACE_CROP_SIZE,
@@ -110,15 +109,21 @@ def video_track(path: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE, 
     if count == 0:
         raise FaceError(f"{role} {path.name} has no frames")
     chunks = [range(start, min(start + DECODE_CHUNK, count)) for start in range(0, count, DECODE_CHUNK)]
-    detections = [faces for chunk in chunks for faces in detector.detect(video.read(chunk))]
+    # A short video is decoded once and kept; a long one twice (find the tube, then crop), a chunk at a time.
+    kept = video.read(chunks[0]) if len(chunks) == 1 else None
+
+    def decode(chunk: range) -> torch.Tensor:
+        return kept if kept is not None else video.read(chunk)
+
+    detections = [faces for chunk in chunks for faces in detector.detect(decode(chunk))]
     tube = follow_face(detections, name=f"{role} {path.name}")
     box = tube_box(tube)
     parts = []
     for chunk in chunks:
         landmarks = [None if tube[index] is None else tube[index].landmarks for index in chunk]
-        parts.append(_crop(video.read(chunk), [box] * len(chunk), landmarks, size))
+        parts.append(_crop(decode(chunk), [box] * len(chunk), landmarks, size))
     crops, landmarks = torch.cat([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
-    return FaceTrack(crops, landmarks, read_metadata(path).fps or 25.0)
+    return FaceTrack(crops, landmarks, video.fps or 25.0)
 
 
 class VideoTracks:

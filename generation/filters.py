@@ -49,8 +49,12 @@ def face_presence(frames: torch.Tensor, context: CheckContext) -> CheckResult:
                                          f"at least {context.min_face_fraction:.0%} needed)")  # fmt: skip
 
 
-def run_checks(names: list[str], frames: torch.Tensor, context: CheckContext) -> dict[str, CheckResult]:
+def validate_checks(names: list[str]) -> None:
     unknown = [name for name in names if name not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(sorted(CHECKS))}")
+
+
+def run_checks(names: list[str], frames: torch.Tensor, context: CheckContext) -> dict[str, CheckResult]:
+    validate_checks(names)
     return {name: CHECKS[name](frames, context) for name in names}

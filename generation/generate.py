@@ -23,6 +23,7 @@ recorded as errors with the reason, and the run goes on.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 import time
@@ -36,13 +37,14 @@ if __package__ in (None, ""):  # run as a script: keep generation/ itself off th
 import torch
 from tqdm.auto import tqdm
 
+from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError
 from dataset_script.probe import VideoProbeError
 from dataset_script.release import ManifestRow, write_manifest
-from generation.backends import BACKENDS, BackendOptions, create_backend
+from generation.backends import BackendOptions, backend_class, create_backend
 from generation.face_tracks import FaceTrack, VideoTracks, source_track
 from generation.faces import FaceDetector, FaceError
-from generation.filters import CHECKS, CheckContext, run_checks
+from generation.filters import CheckContext, run_checks, validate_checks
 from generation.fomm import best_reference_frame
 from generation.jobs import (
     BOOKKEEPING,
@@ -55,7 +57,6 @@ from generation.jobs import (
     JobRecords,
     plan_jobs,
     shard,
-    write_json_atomically,
 )
 from generation.video import write_video
 
@@ -119,7 +120,7 @@ def check_settings(config: GenerationConfig) -> None:
             raise JobPlanError(f"{config.out} was generated with other settings ({described}); rerun with the same "
                                f"settings to resume, or choose a new --out")  # fmt: skip
     else:
-        write_json_atomically(path, wanted)
+        write_text_atomically(path, json.dumps(wanted, indent=1, sort_keys=True))
 
 
 class Worker:
@@ -211,13 +212,11 @@ def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
         if record["status"] == DONE:
             rows.append(ManifestRow(job.output, job.label, job.action, job.source_id, job.driving_id, 0))
     manifest = write_manifest(config.out, rows)
-    report = config.out / "generation_report.csv"
-    partial = report.with_name(f".{report.name}.partial")
-    with partial.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["job_id", "status", "output", "reason"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(report_rows)
-    partial.replace(report)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["job_id", "status", "output", "reason"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(report_rows)
+    report = write_text_atomically(config.out / "generation_report.csv", text.getvalue())
     for leftover in config.out.rglob(".*.partial*"):  # from processes killed mid-write; their jobs were redone
         leftover.unlink(missing_ok=True)
     return Summary(len(jobs), counts[DONE], counts[REJECTED], counts[ERROR], manifest, report)
@@ -232,13 +231,8 @@ def generate(config: GenerationConfig) -> Summary | None:
     plan: tuple | JobPlanError | ValueError
     if state.is_main_process:
         try:
-            if config.backend not in BACKENDS:
-                raise ValueError(f"unknown backend {config.backend!r}; choose one of {', '.join(sorted(BACKENDS))}")
-            unknown = [name for name in config.check_names if name not in CHECKS]
-            if unknown:
-                raise ValueError(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(sorted(CHECKS))}")
-            if config.backend == "fomm" and (config.checkpoint is None or not config.checkpoint.is_file()):
-                create_backend("fomm", BackendOptions(config.checkpoint))  # raises, saying what to pass
+            backend_class(config.backend).check_options(BackendOptions(config.checkpoint))
+            validate_checks(config.check_names)
             jobs = plan_jobs(config.sources, config.driving, config.pairing, config.real_clips, config.identity_pattern)
             config.out.mkdir(parents=True, exist_ok=True)
             check_settings(config)

@@ -12,13 +12,13 @@ job, written atomically after its video, and one log per process of the jobs it 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dataset_script.release import REAL_RELEASE_FOLDER, release_folder
-from dataset_script.schema import ACTIONS, VIDEO_EXTENSIONS, canonical_action
+from dataset_script.files import write_text_atomically
+from dataset_script.release import REAL_RELEASE_FOLDER, release_folder, scan_release
+from dataset_script.schema import ACTIONS, VIDEO_EXTENSIONS
 from dataset_script.splits import stable_hash
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -113,34 +113,31 @@ def list_sources(sources: Path) -> list[Path]:
 
 
 def list_driving(driving: Path) -> dict[str, list[Path]]:
-    """Driving videos per canonical action from ``--driving``'s action folders (canonical or release names)."""
+    """Driving videos per canonical action from ``--driving``'s action folders (canonical or release names), read
+    as the build reads a release; what does not fit is an error that names it."""
     if not driving.is_dir():
         raise JobPlanError(f"--driving {driving} is not a folder; pass a folder with one sub-folder per action")
+    scan = scan_release(driving)
+    if scan.unknown_folders or scan.real_folder:
+        names = ", ".join(scan.unknown_folders + ([scan.real_folder] if scan.real_folder else []))
+        raise JobPlanError(f"--driving holds folders that are not actions: {names}; name each after its action "
+                           f"({', '.join(ACTIONS)}) or its release folder name")  # fmt: skip
+    if scan.non_video_files:
+        raise JobPlanError(f"--driving holds files that are not videos ({', '.join(VIDEO_EXTENSIONS)}): "
+                           f"{', '.join(scan.non_video_files[:10])}; move them out")  # fmt: skip
     by_action: dict[str, list[Path]] = {}
-    unknown, folder_of = [], {}
-    for folder in sorted(entry for entry in driving.iterdir() if entry.is_dir() and not entry.name.startswith(".")):
-        action = canonical_action(folder.name)
-        if action is None:
-            unknown.append(folder.name)
-            continue
-        if action in folder_of:
-            raise JobPlanError(
-                f"--driving: folders {folder_of[action]} and {folder.name} are both {action}; merge them"
-            )
-        folder_of[action] = folder.name
-        videos = [path for path in _visible_files(folder) if path.suffix.lower() in VIDEO_EXTENSIONS]
+    for video in scan.videos:
+        by_action.setdefault(video.action, []).append(video.path)
+    for action, videos in by_action.items():  # two folders of one action (mouth, open_mouth) or a.mp4 and a.avi
         stems = [path.stem for path in videos]
         duplicated = sorted({stem for stem in stems if stems.count(stem) > 1})
         if duplicated:
-            raise JobPlanError(f"--driving {folder.name}: several videos named {', '.join(duplicated)}; rename them")
-        by_action[action] = videos
-    if unknown:
-        raise JobPlanError(f"--driving holds folders that are not actions: {', '.join(unknown)}; name each "
-                           f"after its action ({', '.join(ACTIONS)}) or its release folder name")  # fmt: skip
-    if not any(by_action.values()):
+            raise JobPlanError(f"--driving: several {action} videos named {', '.join(duplicated)}; output names come "
+                               f"from file names, so rename them")  # fmt: skip
+    if not by_action:
         raise JobPlanError(f"--driving {driving} holds no driving videos ({', '.join(VIDEO_EXTENSIONS)}) in its "
                            f"action folders")  # fmt: skip
-    return by_action
+    return dict(sorted(by_action.items()))
 
 
 def chosen_driving(source: str, videos: list[Path]) -> Path:
@@ -185,13 +182,6 @@ def plan_jobs(sources: Path, driving: Path, pairing: str = "all", real_clips: st
     return sorted(jobs, key=lambda job: job.job_id)
 
 
-def write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    os.replace(partial, path)
-
-
 class JobRecords:
     """The per-job records under ``OUT/.generation/records``: what happened to each job, and its output."""
 
@@ -212,7 +202,7 @@ class JobRecords:
 
     def write(self, job: Job, status: str, **details) -> dict:
         record = {"job_id": job.job_id, "status": status, **asdict(job), **details}
-        write_json_atomically(self.path(job), record)
+        write_text_atomically(self.path(job), json.dumps(record, indent=1, sort_keys=True))
         return record
 
     def is_finished(self, job: Job, retry_errors: bool = False) -> bool:

@@ -137,6 +137,18 @@ def test_a_bad_layout_is_refused_with_what_to_fix(inputs, tmp_path):
     (tmp_path / "driving" / "dance").mkdir(parents=True)
     with pytest.raises(JobPlanError, match="not actions: dance"):
         plan_jobs(inputs / "sources", tmp_path / "driving")
+    (tmp_path / "driving" / "dance").rmdir()
+    (tmp_path / "driving" / "yaw").mkdir()
+    (tmp_path / "driving" / "yaw" / "take1.txt").write_text("x")
+    with pytest.raises(JobPlanError, match="not videos .*: yaw/take1.txt; move them out"):
+        plan_jobs(inputs / "sources", tmp_path / "driving")
+    (tmp_path / "driving" / "yaw" / "take1.txt").unlink()
+    for folder in ("yaw", "mouth", "open_mouth"):  # two folders of one action, one name in both
+        (tmp_path / "driving" / folder).mkdir(exist_ok=True)
+    for folder in ("mouth", "open_mouth"):
+        (tmp_path / "driving" / folder / "take1.mp4").symlink_to(inputs / "driving" / "yaw" / "person002.mp4")
+    with pytest.raises(JobPlanError, match="several open_mouth videos named take1"):
+        plan_jobs(inputs / "sources", tmp_path / "driving")
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "notes.txt").write_text("x")
     with pytest.raises(JobPlanError, match="notes.txt; move them out"):

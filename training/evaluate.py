@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser
 
+from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError, keep_freed_memory
 from dataset_script.schema import ACTIONS, EVAL_FRAMES_PER_VIDEO, FAKE, REAL
 from modeling import load_detector
 from training.data import load_split, split_name
 from training.evaluation import Predictions, predict
 from training.metrics import SingleClassError
-from training.records import package_versions, write_text_atomically
+from training.records import package_versions
 
 METRIC_KEYS = ("frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap")
 

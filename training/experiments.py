@@ -19,8 +19,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dataset_script.files import write_text_atomically
 from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
-from training.records import package_versions, save_figure_atomically, write_text_atomically
+from training.records import package_versions, save_figure_atomically
 
 METRIC = "frame_accuracy"  # the paper reports frame accuracy throughout
 

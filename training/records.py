@@ -1,18 +1,10 @@
-"""What runs write down: files replaced atomically (temp file, then rename), and the package versions recorded."""
+"""What runs write down: figures replaced atomically (temp file, then rename; text files through
+``dataset_script.files``), and the package versions recorded."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` so that a reader never sees half of it (a hidden temp file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-    return path
 
 
 def save_figure_atomically(figure, path: Path, dpi: int = 100) -> Path:

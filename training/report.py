@@ -15,10 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
 from training import paper_results
 from training.experiments import markdown_table as table
-from training.records import write_text_atomically
 
 ORDER = ("table3", "table4", "table5", "figure3", "figure4", "figure5", "figure6")
 PAPER_TABLES = {

@@ -30,6 +30,7 @@ from transformers import EvalPrediction, Trainer, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE, QUALITIES
 from modeling import PAPER_MODELS, DetectorInfo, detector, save_detector, timm_model_of, wrap
@@ -38,7 +39,7 @@ from training.data import MIXED, Subset, apply_subset, class_counts, load_split,
 from training.evaluation import predict
 from training.metrics import accuracy, auc
 from training.model_card import ModelCard
-from training.records import package_versions, write_text_atomically
+from training.records import package_versions
 
 logger = logging.getLogger("training.train")
 

@@ -48,8 +48,9 @@ class UpBlock2d(SameBlock2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # On a tiny input the larger phase kernel costs more to read than the multiply-adds it saves.
-        if self.phase_upsampling and x.shape[-2] * x.shape[-1] >= 64 and self.phase_kernels() is not None:
-            return F.relu(self.norm(self._phase_conv(x)))
+        kernels = self.phase_kernels() if self.phase_upsampling and x.shape[-2] * x.shape[-1] >= 64 else None
+        if kernels is not None:
+            return F.relu(self.norm(self._phase_conv(x, kernels)))
         return super().forward(F.interpolate(x, scale_factor=2))
 
     def phase_kernels(self) -> torch.Tensor | None:
@@ -73,9 +74,9 @@ class UpBlock2d(SameBlock2d):
         with torch.no_grad():
             return torch.cat([kernel for rows in phases(weight, 2) for kernel in phases(rows, 3)])
 
-    def _phase_conv(self, x: torch.Tensor) -> torch.Tensor:
+    def _phase_conv(self, x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
-        out = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.phase_kernels().to(x.dtype), self.conv.bias.repeat(4).to(x.dtype))
+        out = F.conv2d(F.pad(x, (1, 1, 1, 1)), kernels.to(x.dtype), self.conv.bias.repeat(4).to(x.dtype))
         out = out.view(batch, 2, 2, -1, height + 1, width + 1)
         rows = [torch.stack([out[:, a, b, :, a : a + height, b : b + width] for b in (0, 1)], -1) for a in (0, 1)]
         return torch.stack(rows, 3).reshape(batch, -1, 2 * height, 2 * width)
