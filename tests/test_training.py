@@ -54,6 +54,31 @@ def test_paper_preset_follows_the_paper_per_model():
     assert model.freeze_backbone and model.loss == "cross_entropy"
 
 
+@pytest.mark.parametrize("preset", ["demo", "paper"])
+@pytest.mark.parametrize("config_model", [None, "resnet50", "legacy_xception"])
+@pytest.mark.parametrize("cli_model", [None, "resnet18", "legacy_xception"])
+def test_the_last_layer_names_the_model_and_everything_derived_from_it(tmp_path, preset, config_model, cli_model):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model_name_or_path: {config_model}\n" if config_model else "learning_rate: 0.001\n")
+    argv = ["--preset", preset, "--config", str(config)]
+    argv += ["--model_name_or_path", cli_model] if cli_model else []
+    model, _, training, _ = parse_arguments(argv)
+    expected = cli_model or config_model or ("mesoinception4_hp" if preset == "demo" else "mesoinception4")
+    assert model.model_name_or_path == expected
+    assert Path(training.output_dir) == Path("runs") / expected
+    assert model.freeze_backbone == (preset == "paper" and expected == "legacy_xception")
+    assert model.loss == ("mse" if preset == "paper" and expected == "mesoinception4" else "cross_entropy")
+
+
+def test_a_flag_given_twice_counts_as_given_last():
+    model, _, training, run = parse_arguments(
+        ["--preset", "smoke", "--preset", "paper", "--model_name_or_path", "resnet18",
+         "--model_name_or_path=legacy_xception", "--output_dir", "a", "--output_dir", "b"]
+    )  # fmt: skip
+    assert run.preset == "paper" and model.model_name_or_path == "legacy_xception" and model.freeze_backbone
+    assert training.output_dir == "b" and training.num_train_epochs == 50
+
+
 def test_bad_presets_and_config_files_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown preset 'fast'"):
         parse_arguments(["--preset", "fast"])

@@ -195,12 +195,14 @@ def _as_argv(values: dict) -> list[str]:
 
 
 def _pre_parse(argv: list[str], name: str) -> str | None:
+    """The value of ``--name`` in ``argv`` as argparse will see it: the last occurrence wins."""
+    value = None
     for index, arg in enumerate(argv):
         if arg == f"--{name}" and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
-    return None
+            value = argv[index + 1]
+        elif arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def parse_arguments(
@@ -213,11 +215,13 @@ def parse_arguments(
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     layered = [*_as_argv(PRESETS[preset]), *_as_argv(config_values), *argv]
+    # every derived value follows the layer that wins: the model named last picks the paper's per-model settings
+    # (under the config file and the command line) and the default output folder
+    model = _pre_parse(layered, "model_name_or_path") or ModelArguments.model_name_or_path
     if preset == "paper":
-        model = Path(_pre_parse(layered, "model_name_or_path") or ModelArguments.model_name_or_path).name
-        layered = [*_as_argv(PRESETS[preset]), *_as_argv(PAPER_PER_MODEL.get(model, {})), *layered]
+        per_model = PAPER_PER_MODEL.get(Path(model).name, {})
+        layered = [*_as_argv(PRESETS[preset]), *_as_argv(per_model), *_as_argv(config_values), *argv]
     if _pre_parse(layered, "output_dir") is None:
-        model = _pre_parse(layered, "model_name_or_path") or ModelArguments.model_name_or_path
         layered += ["--output_dir", str(Path("runs") / Path(model).name)]
     model_args, data_args, training_args, run_args, unknown = parser.parse_args_into_dataclasses(
         layered, return_remaining_strings=True
