@@ -11,6 +11,7 @@ import pytest
 
 from dataset_script.schema import ACTIONS
 from modeling import create_detector, save_detector
+from training.evaluate import METRIC_KEYS, metrics_table
 from training.metrics import detection_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +54,13 @@ def test_the_evaluate_module_gives_the_same_numbers():
     got = metric.compute(predictions=scores.tolist(), references=labels.tolist(), video_ids=videos.tolist())
     assert got == pytest.approx(detection_metrics(labels, scores, videos))
     assert "video_auc" not in metric.compute(predictions=scores.tolist(), references=labels.tolist())
+
+
+def test_the_metrics_table_shows_the_papers_metrics_in_percent():
+    results = {"raw": {"frame_accuracy": 0.9125, "eer": None, "videos": 20, "per_action": {}},
+               "yaw": {"frame_accuracy": 0.5, "fake_videos": 3}}  # fmt: skip
+    header, rule, raw, yaw = metrics_table(results, "quality").splitlines()
+    assert header == "| quality | " + " | ".join(METRIC_KEYS) + " |"  # counts and per_action are not columns
+    assert rule.count("---") == 1 + len(METRIC_KEYS)
+    assert raw == "| raw | 91.25 | - | - | - | - | - |"  # None and absent metrics alike are '-'
+    assert yaw.startswith("| yaw | 50.00 | -")

@@ -31,6 +31,7 @@ from training.data import load_split, split_name
 from training.evaluation import Predictions, predict
 from training.metrics import SingleClassError
 from training.records import package_versions
+from training.tables import markdown_table
 
 METRIC_KEYS = ("frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap")
 
@@ -83,16 +84,11 @@ def evaluate_config(model, info, args: EvaluateArguments, config: str) -> dict:
     return metrics
 
 
-def markdown_table(results: dict[str, dict], first_column: str = "test set") -> str:
-    header = f"| {first_column} | " + " | ".join(METRIC_KEYS) + " |"
-    lines = [header, "|---|" + "---|" * len(METRIC_KEYS)]
-    for name, metrics in results.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(metrics.get(key)) for key in METRIC_KEYS) + " |")
-    return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+def metrics_table(results: dict[str, dict], first_column: str) -> str:
+    """The paper's metrics of each row in %; a row's other entries (video counts, per_action) are not columns."""
+    percent = {name: {key: None if metrics.get(key) is None else 100 * metrics[key] for key in METRIC_KEYS}
+               for name, metrics in results.items()}  # fmt: skip
+    return "\n".join(markdown_table(percent, first_column, number_format=".2f"))
 
 
 def evaluate(args: EvaluateArguments) -> dict:
@@ -117,10 +113,10 @@ def main(argv: list[str] | None = None) -> dict:
         result = evaluate(args)
     except (FileNotFoundError, ValueError, VideoReadError) as error:
         raise SystemExit(f"error: {error}") from error
-    print(markdown_table({name: m for name, m in result["per_quality"].items()}, "quality"))
+    print(metrics_table(result["per_quality"], "quality"))
     for quality, metrics in result["per_quality"].items():
         print(f"\nper action ({quality}: that action's fakes against all reals)\n")
-        print(markdown_table(metrics["per_action"], "action"))
+        print(metrics_table(metrics["per_action"], "action"))
     if args.output:
         print(f"\nwrote {write_text_atomically(Path(args.output), json.dumps(result, indent=2))}")
     return result

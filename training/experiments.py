@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ from pathlib import Path
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
 from training.records import package_versions, save_figure_atomically
+from training.tables import columns, markdown_table
+
+logger = logging.getLogger(__name__)
 
 METRIC = "frame_accuracy"  # the paper reports frame accuracy throughout
 
@@ -58,7 +62,6 @@ SCALES: dict[str, list[str]] = {
     ],  # fmt: skip
 }
 QUICK_MODELS = ("mesoinception4_hp",)
-PAPER_MODELS = ("mesoinception4", "legacy_xception", "resnet50", "resnet101", "resnet152")
 
 
 @dataclass
@@ -157,45 +160,48 @@ def score(
     }  # fmt: skip
 
 
-def markdown_table(rows: dict[str, dict], first: str = "model") -> list[str]:
-    """One row per key, one column per inner key (in first-seen order); numbers as given, None as '-'."""
-    columns = list(dict.fromkeys(column for values in rows.values() for column in values))
-    lines = [f"| {first} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-    for name, values in rows.items():
-        cells = ["-" if values.get(c) is None else f"{values[c]:g}" if isinstance(values[c], float) else
-                 str(values[c]) for c in columns]  # fmt: skip
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+def _place(experiment: str, cell: Cell, config: str) -> tuple[str, str] | None:
+    """Where one cell's result on one test configuration goes in the paper's table or figure: (row, column). A
+    row is one group of bars in the plot and a column one bar of each group. None: the paper does not show it."""
+    option = dict(cell.subset)
+    if experiment in ("table3", "table5"):  # models down, test qualities across
+        return cell.model, f"test {config}"
+    if experiment == "table4":  # the paper's "Raw -> LC" columns; same-quality results are Table 3's
+        return None if config == cell.train_config else (cell.model, f"{cell.train_config}->{config}")
+    if experiment == "figure3":  # corpus sizes along the axis, one bar per quality trained and tested on
+        return option["max_fake_videos"], cell.train_config
+    if experiment == "figure4":
+        return option["real_fake_ratio"], f"test {config}"
+    if experiment == "figure5":
+        return option["train_action"], f"test {config}"
+    if experiment == "figure6":  # actions along the axis, one bar per quality
+        quality, action = config.split("-", 1)
+        return action, quality
+    raise ValueError(f"no layout for experiment {experiment!r}")
+
+
+ROW_HEADINGS = {"table3": "model", "table4": "model", "table5": "model", "figure3": "fake training videos",
+                "figure4": "real:fake", "figure5": "trained on", "figure6": "action"}  # fmt: skip
 
 
 def pivot(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> tuple[str, dict[str, dict]]:
-    """The experiment's results laid out as the paper's table or figure: (row heading, rows)."""
-
-    def value(result: dict, config: str) -> float | None:
-        metric = result["test"].get(config, {}).get(METRIC)
-        return None if metric is None else round(100 * metric, 2)
-
+    """The experiment's results laid out as the paper's table or figure: (row heading, rows). The markdown table
+    and the plot both read this, so a bar always stands where its number is in the table."""
     rows: dict[str, dict] = {}
-    if experiment.name == "figure6":  # actions down, qualities across, as the paper's bars
-        for cell, result in outcomes:
-            for config in cell.test_configs:
-                quality, action = config.split("-", 1)
-                rows.setdefault(f"{action} ({cell.model})", {})[f"{quality}"] = value(result, config)
-        return "action", rows
-    if experiment.name == "table4":  # the paper's "Raw -> LC" columns
-        for cell, result in outcomes:
-            for config in cell.test_configs:
-                if config != cell.train_config:
-                    rows.setdefault(cell.model, {})[f"{cell.train_config}->{config}"] = value(result, config)
-        return "model", rows
     for cell, result in outcomes:
-        subset = ", ".join(f"{k}={v}" for k, v in cell.subset)
-        label = f"{cell.model}, train {cell.train_config}" + (f", {subset}" if subset else "")
-        if experiment.name in ("table3", "table5"):
-            label = cell.model
         for config in sorted(cell.test_configs, key=_quality_order):
-            rows.setdefault(label, {})[f"test {config}"] = value(result, config)
-    return "model" if experiment.name in ("table3", "table5") else "training", rows
+            place = _place(experiment.name, cell, config)
+            if place is None:
+                continue
+            row, column = place
+            if column in rows.setdefault(row, {}):  # two results in one place: one would hide the other
+                raise ValueError(f"{experiment.name}: two results for row {row!r}, column {column!r}")
+            metric = result["test"].get(config, {}).get(METRIC)
+            rows[row][column] = None if metric is None else round(100 * metric, 2)
+    heading = ROW_HEADINGS[experiment.name]
+    if experiment.name.startswith("figure"):  # the figures train one model; their rows do not name it
+        heading += " (" + ", ".join(dict.fromkeys(cell.model for cell, _ in outcomes)) + ")"
+    return heading, rows
 
 
 def markdown(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> str:
@@ -208,31 +214,36 @@ def _quality_order(config: str) -> int:
     return QUALITIES.index(config) if config in QUALITIES else len(QUALITIES)
 
 
-def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) -> Path:
+def draw(experiment: Experiment, outcomes: list[tuple[Cell, dict]]):
+    """The experiment's plot as a matplotlib Figure: one group of bars per row of its table, on that row's tick,
+    and one bar per column, at the same offset in every group so that a column reads across the groups."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    heading, rows = pivot(experiment, outcomes)
+    names = columns(rows)
+    width = 0.8 / max(1, len(names))  # groups are 1 apart and fill 0.8 of it: the gap shows where one ends
     figure, axis = plt.subplots(figsize=(8, 4))
-    labels, series = [], {}
-    for cell, result in outcomes:
-        label = ", ".join(f"{v}" for _, v in cell.subset) or f"{cell.model} / {cell.train_config}"
-        labels.append(label)
-        for config in cell.test_configs:
-            series.setdefault(f"test {config}", []).append(result["test"].get(config, {}).get(METRIC))
-    width = 0.8 / max(1, len(series))
-    for index, (name, values) in enumerate(series.items()):
-        xs = [i + index * width for i in range(len(values))]
-        axis.bar(xs, [100 * (v or 0) for v in values], width=width, label=name)
-    axis.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))])
-    axis.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
-    axis.set_ylabel("frame accuracy (%)")
+    for index, name in enumerate(names):
+        offset = (index - (len(names) - 1) / 2) * width
+        # a missing result gets no bar: a zero-height one would read as 0% accuracy
+        placed = [(position + offset, values[name]) for position, values in enumerate(rows.values())
+                  if values.get(name) is not None]  # fmt: skip
+        axis.bar([x for x, _ in placed], [height for _, height in placed], width=width, label=name)
+    axis.set_xticks(range(len(rows)), list(rows), rotation=30, ha="right", rotation_mode="anchor", fontsize=7)
+    axis.set_xlabel(heading, fontsize=8)
+    axis.set_ylabel(f"{METRIC.replace('_', ' ')} (%)")
     axis.set_ylim(0, 100)
     axis.set_title(experiment.title, fontsize=9)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars reach the top
     figure.tight_layout()
-    return save_figure_atomically(figure, path)
+    return figure
+
+
+def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) -> Path:
+    return save_figure_atomically(draw(experiment, outcomes), path)
 
 
 def run(
@@ -247,7 +258,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for index, cell in enumerate(experiment.cells, 1):
-        print(f"[{experiment.name}] cell {index}/{len(experiment.cells)}: {cell.name}", flush=True)
+        logger.info("[%s] cell %d/%d: %s", experiment.name, index, len(experiment.cells), cell.name)
         outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out, frame_cache)))
     record = {
         "experiment": experiment.name, "title": experiment.title, "scale": scale, "dataset": dataset,
@@ -278,7 +289,13 @@ def main(argv: list[str] | None = None) -> dict:
                              "the quick and smoke scales, none at the paper's (the real data would fill a "
                              "disk)")  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    default_models = PAPER_MODELS if args.scale == "paper" else QUICK_MODELS
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
+    # imported here, not above: modeling loads torch and timm, which --help and the tables and plots do not need
+    from modeling import PAPER_MODELS
+
+    # in the order of the paper's tables; the figures train the first, ResNet50, as the paper's do
+    default_models = tuple(PAPER_MODELS) if args.scale == "paper" else QUICK_MODELS
     models = tuple(args.models.split(",")) if args.models else default_models
     factory = EXPERIMENTS[args.experiment]
     if args.experiment == "figure3":

@@ -18,7 +18,7 @@ from pathlib import Path
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
 from training import paper_results
-from training.experiments import markdown_table as table
+from training.tables import markdown_table as table
 
 ORDER = ("table3", "table4", "table5", "figure3", "figure4", "figure5", "figure6")
 PAPER_TABLES = {
@@ -47,10 +47,11 @@ def paper_section(name: str) -> list[str]:
     if name in PAPER_TABLES:
         data, what = PAPER_TABLES[name]
         named = {paper_results.MODEL_NAMES[model]: values for model, values in data.items()}
-        return [f"The paper ({what}), frame accuracy %:", "", *table(named)]
+        return [f"The paper ({what}), frame accuracy %:", "", *table(named, "model")]
     if name == "figure5":
         return ["The paper's text (ResNet50, raw, frame accuracy % on the whole test set):", "",
-                *table({"trained on": {k: v for k, v in paper_results.FIGURE5.items() if k != "model"}})]  # fmt: skip
+                *table({paper_results.MODEL_NAMES[paper_results.FIGURE5["model"]]:
+                        {k: v for k, v in paper_results.FIGURE5.items() if k != "model"}}, "model")]  # fmt: skip
     if name == "figure6":
         return ["The paper's text (per-action frame accuracy %):", "", *table(paper_results.FIGURE6, "action")]
     return ["The paper gives this figure as a chart only; its text: "
