@@ -4,8 +4,12 @@
 
 Every input is probed first; any problem is reported, each named, and the build stops before writing anything
 (unless ``--skip-bad-files``). The repo is assembled in a hidden temporary folder beside DIR and renamed into
-place at the end, so DIR is either the previous build or the new one, never half of one. Compressed clips
-finished by an earlier run (interrupted or complete) are reused.
+place at the end (``files.replace_folder``), so after a crash at any point DIR is the previous build or the new
+one, never half of one. Compressed clips finished by an earlier run (interrupted or complete) are reused.
+
+Each configuration's rows are parquet shards with the videos inside (``shards``), the same files locally and on
+the Hub, so a repo loads and decodes wherever it is moved or copied. The clips are also kept as files under
+``<quality>/<folder>/``: reruns reuse their encodes from there, and people and the Space open them directly.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -21,26 +26,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-from datasets import Features, Value
-
-from .card import ROW_FEATURES, ConfigFiles, render_card
+from .card import render_card
 from .compression import CompressionJob, compress_videos, default_workers
+from .configs import disk_use, write_configs
+from .files import recover_interrupted_replace, replace_folder, write_text_atomically
 from .probe import VideoInfo, probe_videos
 from .release import ScanReport, SourceVideo, read_manifest, scan_release
 from .schema import (
-    ACTIONS,
     CRF_BY_QUALITY,
-    IDENTITY_SPLIT_PREFIX,
     LABEL_NAMES,
     QUALITIES,
-    SPLITS,
-    action_config_name,
 )
-from .splits import identity_split, paper_split, stable_hash
+from .splits import identity_split, paper_split
 
-ALL_SUBSET = "all"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -170,24 +169,6 @@ def assign_splits(clips: list[Clip]) -> bool:
     return True
 
 
-def subset_rows(clips: list[Clip], action: str | None, split_of) -> dict[str, list[Clip]]:
-    """Rows per split of one subset: everything, or one action's fakes plus as many reals of the same split."""
-    rows: dict[str, list[Clip]] = {}
-    for clip in clips:
-        split = split_of(clip)
-        if split is not None and (action is None or clip.source.action in (action, None)):
-            rows.setdefault(split, []).append(clip)
-    if action is not None:
-        for split, members in rows.items():
-            fakes = [clip for clip in members if clip.label == 1]
-            reals = sorted(
-                (clip for clip in members if clip.label == 0),
-                key=lambda c: stable_hash(action + c.video_id),
-            )
-            rows[split] = sorted(fakes + reals[: len(fakes)], key=lambda clip: clip.video_id)
-    return {split: sorted(members, key=lambda clip: clip.video_id) for split, members in rows.items()}
-
-
 def _place(source: Path, target: Path) -> None:
     """Put a raw video in the repo: a hard link when the file system allows it (no copy of big data)."""
     if target.exists():
@@ -216,59 +197,6 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path) -> No
                 _place(old, staging / quality / clip.relative_path(quality))
 
 
-METADATA_FEATURES = Features(
-    {"file_name": Value("string"), **{name: feature for name, feature in ROW_FEATURES.items() if name != "video"}}
-)
-"""Parquet (not JSON) metadata, because its schema carries these features, ClassLabel included, into datasets."""
-
-
-def _write_metadata_file(path: Path, clips: list[Clip], quality: str) -> None:
-    columns = {
-        "file_name": [clip.relative_path(quality) for clip in clips],
-        "label": [clip.label for clip in clips],
-        "action": [clip.source.action for clip in clips],
-        "quality": [quality] * len(clips),
-        "video_id": [clip.video_id for clip in clips],
-        "source_id": [clip.source_id for clip in clips],
-        "driving_id": [clip.driving_id for clip in clips],
-        "num_frames": [clip.info.num_frames for clip in clips],
-    }
-    pq.write_table(pa.table(columns, schema=METADATA_FEATURES.arrow_schema), path)
-
-
-def write_metadata(staging: Path, clips: list[Clip], qualities, has_identity: bool) -> tuple[list[ConfigFiles], dict]:
-    configs, counts = [], {}
-    schemes = [("", lambda clip: clip.split)]
-    if has_identity:
-        schemes.append((IDENTITY_SPLIT_PREFIX, lambda clip: clip.identity_split))
-    actions = sorted({clip.source.action for clip in clips if clip.source.action}, key=_action_order)
-    for quality in qualities:
-        for action in [None, *actions]:
-            subset = action or ALL_SUBSET
-            name = quality if action is None else action_config_name(quality, action)
-            metadata_by_split, counts[name] = {}, {}
-            for prefix, split_of in schemes:
-                for split, members in subset_rows(clips, action, split_of).items():
-                    split_name = prefix + split
-                    relative = f"{quality}/{subset}-{split_name}.parquet"
-                    _write_metadata_file(staging / relative, members, quality)
-                    metadata_by_split[split_name] = relative
-                    media = sum((staging / quality / clip.relative_path(quality)).stat().st_size for clip in members)
-                    counts[name][split_name] = (len(members), media + (staging / relative).stat().st_size)
-            ordered = dict(sorted(metadata_by_split.items(), key=lambda item: _split_order(item[0])))
-            configs.append(ConfigFiles(name, ordered, f"{quality}/*/*"))
-    return configs, counts
-
-
-def _action_order(action: str) -> int:
-    return ACTIONS.index(action)
-
-
-def _split_order(split_name: str) -> tuple[bool, int]:
-    is_identity = split_name.startswith(IDENTITY_SPLIT_PREFIX)
-    return is_identity, SPLITS.index(split_name.removeprefix(IDENTITY_SPLIT_PREFIX))
-
-
 def write_splits_csv(path: Path, clips: list[Clip]) -> None:
     columns = ["video_id", "label", "action", "source_id", "driving_id", "source_file", "width", "height",
                "num_frames", "fps", "split", "identity_split"]  # fmt: skip
@@ -286,6 +214,7 @@ def write_splits_csv(path: Path, clips: list[Clip]) -> None:
 def build(config: BuildConfig) -> Path:
     """Build the repo into ``config.out``; raises BuildError, having written nothing, on problems."""
     started = time.perf_counter()
+    recover_interrupted_replace(config.out)
     unknown_qualities = set(config.qualities) - set(QUALITIES)
     if unknown_qualities:
         raise BuildError(f"unknown qualities {sorted(unknown_qualities)}; choose from {list(QUALITIES)}")
@@ -302,7 +231,7 @@ def build(config: BuildConfig) -> Path:
             hint += " and --allow-missing-actions (missing action folders)"
         raise BuildError(f"{config.source}: the build found problems and wrote nothing.\n{problems.report()}\n{hint}.")
     if problems:
-        print(f"warning: skipping what follows.\n{problems.report()}", file=sys.stderr)
+        logger.warning("skipping what follows.\n%s", problems.report())
     if not clips:
         raise BuildError(f"{config.source}: no readable videos; nothing to build")
     has_identity = assign_splits(clips)
@@ -326,11 +255,13 @@ def build(config: BuildConfig) -> Path:
     if "raw" not in config.qualities:
         shutil.rmtree(staging / "raw")
 
-    configs, counts = write_metadata(staging, clips, config.qualities, has_identity)
+    configs, counts = write_configs(staging, clips, config.qualities, has_identity, config.progress)
     write_splits_csv(staging / "splits.csv", clips)
     command = "python -m dataset_script.build " + shlex.join([str(config.source), "--out", str(config.out)])
     source_description = "a folder generated by this project" if has_identity else "the official release folder"
-    (staging / "README.md").write_text(render_card(configs, counts, source_description, has_identity, command))
+    disk = disk_use(staging, config.qualities)
+    card = render_card(configs, counts, source_description, has_identity, command, disk)
+    write_text_atomically(staging / "README.md", card)
     info = {
         "config": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
         "clips": len(clips),
@@ -338,25 +269,19 @@ def build(config: BuildConfig) -> Path:
         "reused": len(jobs) - encoded,
         "skipped": problems.report() if problems else None,
         "seconds": round(time.perf_counter() - started, 1),
+        "disk_bytes": asdict(disk),
         "source_fingerprints": {clip.video_id: clip.fingerprint() for clip in clips},
     }
-    (staging / "build_info.json").write_text(json.dumps(info, indent=1))
-    _swap_into_place(staging, config.out)
-    print(f"built {config.out}: {len(clips)} clips, {len(configs)} configs, {encoded} encoded, "
-          f"{len(jobs) - encoded} reused, {info['seconds']} s")  # fmt: skip
+    # Written last: a staging folder with build_info.json is complete.
+    write_text_atomically(staging / "build_info.json", json.dumps(info, indent=1))
+    replace_folder(staging, config.out)
+    logger.info("built %s: %d clips, %d configs, %d encoded, %d reused, %s s; %s", config.out, len(clips),
+                len(configs), encoded, len(jobs) - encoded, info["seconds"], disk.describe())  # fmt: skip
     if config.push_to_hub:
         from .hub import push_to_hub
 
-        push_to_hub(config.out, config.push_to_hub, progress=config.progress)
+        push_to_hub(config.out, config.push_to_hub)
     return config.out
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    retired = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, retired)
-    os.replace(staging, out)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None = None) -> BuildConfig:
@@ -408,6 +333,9 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     try:
         build(parse_args(argv))
     except (BuildError, FileNotFoundError) as error:

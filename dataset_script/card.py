@@ -35,11 +35,27 @@ ROW_FEATURES = Features(
 
 @dataclass
 class ConfigFiles:
-    """Where one configuration's splits live: ``{split name: metadata file}`` plus one video glob."""
+    """Where one configuration's splits live: ``{split name: patterns of its parquet shards}``."""
 
     name: str
-    metadata_by_split: dict[str, str]
-    video_glob: str
+    data_files: dict[str, list[str]]
+
+
+@dataclass
+class DiskUse:
+    """Bytes a built repo takes: its clips as files, and its rows (parquet shards with the clips inside)."""
+
+    video_files: int
+    shards: int
+
+    def describe(self) -> str:
+        total = self.video_files + self.shards
+        return (f"{_megabytes(total)}: {_megabytes(self.video_files)} of video files and "
+                f"{_megabytes(self.shards)} of parquet shards")  # fmt: skip
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def yaml_header(configs: Sequence[ConfigFiles], default: str, sizes: dict[str, dict[str, tuple[int, int]]]) -> dict:
@@ -52,15 +68,9 @@ def yaml_header(configs: Sequence[ConfigFiles], default: str, sizes: dict[str, d
         entry = {"config_name": config.name}
         if config.name == default:
             entry["default"] = True
-        # datasets picks its loader from file extensions: the video glob makes it the video-folder loader,
-        # and `metadata_filenames` tells that loader which .parquet holds each split's rows.
-        entry["data_files"] = [
-            {"split": split, "path": [metadata, config.video_glob]}
-            for split, metadata in config.metadata_by_split.items()
-        ]
-        entry["metadata_filenames"] = sorted(
-            {metadata.rsplit("/", 1)[-1] for metadata in config.metadata_by_split.values()}
-        )
+        # Parquet only: datasets then reads rows whose videos are inside them. Pointing at the video files as well
+        # would pick the video-folder loader, which caches absolute paths (wrong once the repo moves).
+        entry["data_files"] = [{"split": split, "path": patterns} for split, patterns in config.data_files.items()]
         entries.append(entry)
     return {
         "pretty_name": "DeepFake MNIST+",
@@ -77,7 +87,7 @@ def yaml_header(configs: Sequence[ConfigFiles], default: str, sizes: dict[str, d
                         "num_bytes": sizes[config.name][split][1],
                         "num_examples": sizes[config.name][split][0],
                     }
-                    for split in config.metadata_by_split
+                    for split in config.data_files
                 ],
                 "dataset_size": sum(size for _, size in sizes[config.name].values()),
             }
@@ -92,8 +102,9 @@ def render_card(
     source_description: str,
     has_identity_split: bool,
     build_command: str,
+    disk: DiskUse,
 ) -> str:
-    """The full README.md; ``sizes`` maps config -> split -> (rows, bytes)."""
+    """The full README.md; ``sizes`` maps config -> split -> (rows, bytes of shards)."""
     header = yaml.safe_dump(yaml_header(configs, QUALITIES[0], sizes), sort_keys=False, width=200)
     example_action = action_config_name(QUALITIES[2], ACTIONS[2])
     splits_table = "\n".join(
@@ -136,12 +147,24 @@ clips), `quality`, `video_id`, `source_id` and `driving_id` (where known), `num_
 ## Layout
 
 ```
-README.md            this card; its YAML names the configurations
-splits.csv           every clip with its split membership, as data
-build_info.json      how and from what this repository was built
-<quality>/<folder>/  the videos (folder = real or an action)
-<quality>/<subset>-<split>.parquet the rows of each configuration's splits
+README.md                  this card; its YAML names the configurations and their files
+splits.csv                 every clip with its split membership, as data
+build_info.json            how and from what this repository was built
+data/<config>/<split>-NNNNN-of-NNNNN.parquet
+                           the rows of each configuration's splits, videos inside: what load_dataset reads;
+                           rows two splits share (a paper and an identity split) are stored once, in
+                           <split>~<identity split>-NNNNN-of-NNNNN.parquet, which both splits list
+<quality>/<folder>/        the same videos as files (folder = real or an action); local builds only
 ```
+
+The rows carry the videos themselves, not paths to them, so the repository loads wherever it is moved or copied,
+and the Hub form is this folder without the video files. Shards hold at most 500 MiB of video each.
+
+Disk: {disk.describe()}. A clip is stored once as a file and once in every configuration that holds it: its
+quality's, and, for a fake and for each real clip drawn to match fakes (by either split scheme), a per-action
+configuration's: about three times the videos in all where real clips are as many as fakes, as in the release
+(the `raw` files are hard links to the source where the file system allows, and cost nothing more). Loading a
+configuration also copies its rows into the `datasets` cache.
 
 ## Splits
 

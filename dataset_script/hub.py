@@ -1,96 +1,66 @@
-"""The Hub form of a built dataset repo, and pushing it.
+"""Pushing a built dataset repo to the Hub.
 
-A local build keeps one file per clip, which suits a disk but not the Hub (tens of thousands of small files). The
-Hub form packs each configuration's splits into parquet shards with the videos inside, and a card whose
-``configs`` point at them, so ``load_dataset("ORG/NAME", config)`` gives the same configurations and rows.
-Per-action configurations repeat clips of the quality configurations; the Hub's chunk-level deduplication
-stores repeated bytes once.
+A built repo already keeps its rows in the Hub's form: each configuration's splits as parquet shards with the videos
+inside, under ``data/`` (``shards`` writes them, for the local build and the Hub alike). The Hub form is that folder
+less its per-clip video files, which suit a disk but not the Hub (tens of thousands of small files): the card,
+``splits.csv``, ``build_info.json`` and ``data/``. Per-action configurations repeat clips of the quality
+configurations; the Hub's chunk-level deduplication stores repeated bytes once.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import logging
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
-from tqdm.auto import tqdm
 
-from .card import ROW_FEATURES
+from .shards import DATA_FOLDER
 
-SHARD_BYTES = 500 * 1024**2
-HUB_FEATURES = ROW_FEATURES  # the video itself travels in the column
+logger = logging.getLogger(__name__)
+
+HUB_FILES = ("README.md", "splits.csv", "build_info.json", f"{DATA_FOLDER}/*")
+"""What of a built repo goes to the Hub (patterns, as ``upload_folder`` takes them)."""
 
 
-def _read_card(repo: Path) -> tuple[dict, str]:
+def read_card_header(repo: Path) -> dict:
     text = (repo / "README.md").read_text()
-    _, header, body = text.split("---\n", 2)
-    return yaml.safe_load(header), body
+    _, header, _ = text.split("---\n", 2)
+    return yaml.safe_load(header)
 
 
-def _write_shards(rows: pa.Table, base: Path, folder: Path, split: str, shard_bytes: int) -> list[str]:
-    """Write one split as parquet shards with the video bytes embedded; returns their relative paths."""
-    sizes = [(base / name).stat().st_size for name in rows.column("file_name").to_pylist()]
-    shards, current, current_size = [], [], 0
-    for index, size in enumerate(sizes):
-        if current and current_size + size > shard_bytes:
-            shards.append(current)
-            current, current_size = [], 0
-        current.append(index)
-        current_size += size
-    shards.append(current)
-    written = []
-    for number, indices in enumerate(shards):
-        part = rows.take(indices)
-        videos = [{"bytes": (base / name).read_bytes(), "path": Path(name).name}
-                  for name in part.column("file_name").to_pylist()]  # fmt: skip
-        columns = {"video": videos, **{name: part.column(name) for name in HUB_FEATURES if name != "video"}}
-        relative = f"{folder.name}/{split}-{number:05d}-of-{len(shards):05d}.parquet"
-        pq.write_table(pa.table(columns, schema=HUB_FEATURES.arrow_schema), folder / Path(relative).name)
-        written.append(relative)
-    return written
-
-
-def export_hub_form(repo: Path, out: Path, shard_bytes: int = SHARD_BYTES, progress: bool = True) -> Path:
-    """Write the Hub form of the built ``repo`` into ``out`` (data/<config>/<split>-NNNNN-of-NNNNN.parquet)."""
-    card, body = _read_card(repo)
-    configs = []
-    for config in tqdm(card["configs"], desc="packing", unit="config", disable=not progress):
-        folder = out / "data" / config["config_name"]
-        folder.mkdir(parents=True, exist_ok=True)
-        data_files = []
+def check_hub_form(repo: Path) -> None:
+    """Raise ValueError, saying how to fix it, unless every split of ``repo``'s card reads parquet shards only."""
+    if not (repo / "README.md").is_file():
+        raise ValueError(f"{repo} has no README.md: not a dataset repo built by python -m dataset_script.build")
+    stale = []
+    for config in read_card_header(repo).get("configs", []):
         for entry in config["data_files"]:
-            metadata = next(path for path in entry["path"] if path.endswith(".parquet"))
-            rows = pq.read_table(repo / metadata)
-            _write_shards(rows, (repo / metadata).parent, folder, entry["split"], shard_bytes)
-            data_files.append({"split": entry["split"], "path": f"data/{config['config_name']}/{entry['split']}-*"})
-        entry = {"config_name": config["config_name"], "data_files": data_files}
-        if config.get("default"):
-            entry["default"] = True
-        configs.append(entry)
-    card["configs"] = configs
-    header = yaml.safe_dump(card, sort_keys=False, width=200)
-    note = (
-        "\n> This is the Hub form of the repository: each configuration's splits are parquet shards under "
-        "`data/<config>/` with the videos inside. Rows and configurations are those of the local build.\n"
-    )
-    (out / "README.md").write_text(f"---\n{header}---\n{note}{body}")
-    for extra in ("splits.csv", "build_info.json"):
-        shutil.copyfile(repo / extra, out / extra)
-    return out
+            patterns = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+            if any(not pattern.startswith(f"{DATA_FOLDER}/") for pattern in patterns):
+                stale.append(f"{config['config_name']}/{entry['split']}")
+            elif not any(any(repo.glob(pattern)) for pattern in patterns):
+                raise ValueError(f"{repo}: {config['config_name']}/{entry['split']} has no files ({patterns}); "
+                                 "rebuild it with python -m dataset_script.build")  # fmt: skip
+    if stale:
+        raise ValueError(
+            f"{repo} was built before rows carried their videos ({len(stale)} splits, e.g. {stale[0]}, read video "
+            "files beside a metadata file); rebuild it with python -m dataset_script.build SOURCE --out "
+            f"{repo} (earlier encodes are reused) and push again"
+        )
 
 
-def push_to_hub(repo: Path, repo_id: str, private: bool = False, progress: bool = True) -> str:
-    """Export the Hub form to a temporary folder and upload it as dataset ``repo_id``; returns the commit URL."""
+def push_to_hub(repo: Path, repo_id: str, private: bool = False) -> str:
+    """Upload the Hub form of the built ``repo`` as dataset ``repo_id``; returns the commit URL.
+
+    Shards on the Hub that this build did not write are deleted in the same upload: the card's split patterns
+    would match them too, and a split would gain the rows of an earlier push."""
     from huggingface_hub import HfApi
 
+    check_hub_form(repo)
     api = HfApi()
-    with tempfile.TemporaryDirectory(prefix="dfmp-hub-") as scratch:
-        folder = export_hub_form(repo, Path(scratch), progress=progress)
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=folder,
-                                   commit_message="Upload DeepFake MNIST+ (dataset_script.build)")  # fmt: skip
-    print(f"pushed {repo} to the Hub as {repo_id}: {commit.commit_url}")
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=repo, allow_patterns=list(HUB_FILES),
+                               delete_patterns=[f"{DATA_FOLDER}/*"],
+                               commit_message="Upload DeepFake MNIST+ (dataset_script.build)")  # fmt: skip
+    logger.info("pushed %s to the Hub as %s: %s", repo, repo_id, commit.commit_url)
     return commit.commit_url

@@ -1,14 +1,22 @@
-"""The build end to end on a tiny release folder: 33 configs load, bad inputs are refused, nothing half-written."""
+"""The build end to end on a tiny release folder: 33 configs load, bad inputs are refused, nothing half-written,
+and a built repo loads wherever it is moved."""
 
 import csv
+import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
-from datasets import ClassLabel, get_dataset_config_names, load_dataset
+import yaml
+from datasets import ClassLabel, Video, get_dataset_config_names, load_dataset
 
+import dataset_script.shards as shards
 from dataset_script.build import BuildConfig, BuildError, build
+from dataset_script.files import recover_interrupted_replace, replace_folder, retired_folder
 from dataset_script.schema import ACTIONS, QUALITIES
 from tests.conftest import make_clip, make_release
 
@@ -166,3 +174,121 @@ def test_a_rebuild_with_other_content_is_not_served_from_a_stale_cache(tmp_path)
                                 progress=False))  # fmt: skip
         frames = set(load_dataset(str(out), "raw", split="train")["num_frames"])
         assert frames == {8 if parent == "a" else 12}
+
+
+def _card_header(repo: Path) -> dict:
+    return yaml.safe_load((repo / "README.md").read_text().split("---\n", 2)[1])
+
+
+def test_the_card_points_at_parquet_rows_only_and_the_clip_files_stay(built_repo):
+    for config in _card_header(built_repo)["configs"]:
+        for entry in config["data_files"]:
+            paths = entry["path"]
+            assert paths and all(path.startswith("data/") and path.endswith(".parquet") for path in paths)
+    with (built_repo / "splits.csv").open() as handle:
+        video_ids = [row["video_id"] for row in csv.DictReader(handle)]
+    # The Space's examples and the rerun's reuse of encodes open the clips as files.
+    for quality in QUALITIES:
+        assert all((built_repo / quality / f"{video_id}.mp4").is_file() for video_id in video_ids), quality
+
+
+def test_a_moved_repo_loads_and_decodes_from_its_new_place(tmp_path):
+    """Rows carry the videos: `datasets` keys its cache on the card, not on the place, so paths there would go stale."""
+    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+    first = build(BuildConfig(source=source, out=tmp_path / "a" / "deepfake_mnist_plus", qualities=("raw",),
+                              progress=False))  # fmt: skip
+    before = load_dataset(str(first), "raw", split="test")
+    assert tuple(before[0]["video"].get_frames_at([0]).data.shape) == (1, 3, 32, 32)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")
+    moved = tmp_path / "b" / "deepfake_mnist_plus"
+    after = load_dataset(str(moved), "raw", split="test")
+    assert after["video_id"] == before["video_id"]
+    frames = after[len(after) - 1]["video"].get_frames_at([0, 7]).data
+    assert tuple(frames.shape) == (2, 3, 32, 32)
+    for row in after.cast_column("video", Video(decode=False)):
+        assert row["video"]["bytes"] and not os.path.isabs(row["video"]["path"])
+        assert row["video"]["path"] == f"raw/{row['video_id']}.mp4"
+
+
+def _rows(paths) -> list[shards.ShardRow]:
+    columns = {"label": 0, "action": None, "quality": "raw", "source_id": None, "driving_id": None, "num_frames": 8}
+    return [shards.ShardRow(path, f"raw/{path.name}", {**columns, "video_id": path.stem}) for path in paths]
+
+
+def test_shards_hold_at_most_their_size_in_bounded_row_groups(clip_factory, tmp_path, monkeypatch):
+    clips = [clip_factory(frames=8, size=32, seed=seed) for seed in range(5)]
+    largest = max(path.stat().st_size for path in clips)
+    monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 1)  # one clip per row group
+    written = shards.write_split_shards(_rows(clips), tmp_path / "repo", "raw", "train", shard_bytes=2 * largest)
+    assert [path.name for path in written] == [f"train-{n:05d}-of-00003.parquet" for n in range(3)]
+    assert not list((tmp_path / "repo").rglob(".*"))  # no partial shard left
+    tables = [pq.read_table(path) for path in written]
+    assert [len(table) for table in tables] == [2, 2, 1]
+    assert [pq.ParquetFile(path).num_row_groups for path in written] == [2, 2, 1]
+    videos = [video for table in tables for video in table.column("video").to_pylist()]
+    assert [video["bytes"] for video in videos] == [path.read_bytes() for path in clips]
+    assert shards.shard_pattern("raw", "train") == "data/raw/train-*.parquet"
+
+
+def _folder(path: Path, content: str) -> Path:
+    path.mkdir(parents=True)
+    (path / "build_info.json").write_text(content)
+    return path
+
+
+class Crash(Exception):
+    """Stands for the process dying at that point."""
+
+
+@pytest.mark.parametrize("crash_at,survivor", [("set_aside", "old"), ("move_in", "old"), ("delete_old", "new")])
+def test_a_replacement_cut_short_anywhere_leaves_one_whole_folder(tmp_path, monkeypatch, crash_at, survivor):
+    out, new = _folder(tmp_path / "repo", "old"), _folder(tmp_path / ".repo.partial", "new")
+    retired = retired_folder(out)
+    real_replace, real_rmtree = os.replace, shutil.rmtree
+
+    def replace(source, target):
+        if (crash_at, Path(source)) in (("set_aside", out), ("move_in", new)):
+            raise Crash
+        return real_replace(source, target)
+
+    def rmtree(path, *args, **kwargs):
+        if crash_at == "delete_old" and Path(path) == retired:
+            raise Crash
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    with pytest.raises(Crash):
+        replace_folder(new, out)
+    monkeypatch.undo()
+    recover_interrupted_replace(out)  # what the next build does first
+    assert (out / "build_info.json").read_text() == survivor
+    assert not retired.exists()
+    replace_folder(_folder(tmp_path / ".next", "next"), out)
+    assert (out / "build_info.json").read_text() == "next" and not retired.exists()
+
+
+def test_a_build_after_a_crash_mid_swap_recovers_the_previous_build_first(tmp_path, monkeypatch):
+    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+    out = tmp_path / "repo"
+    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    first_info = json.loads((out / "build_info.json").read_text())
+    real_replace = os.replace
+
+    def replace(source, target):
+        if Path(target) == out:
+            raise Crash
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(Crash):
+        build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    monkeypatch.undo()
+    assert not out.exists() and retired_folder(out).exists()  # the moment the old code never came back from
+    with pytest.raises(BuildError, match="unknown qualities"):  # even a build that stops early puts it back
+        build(BuildConfig(source=source, out=out, qualities=("c99",), progress=False))
+    assert json.loads((out / "build_info.json").read_text()) == first_info
+    assert len(load_dataset(str(out), "raw", split="test")) == 11
+    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["repo", "src"]

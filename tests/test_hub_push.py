@@ -23,6 +23,9 @@ def hub(monkeypatch, tmp_path):
 
 def test_push_to_hub_round_trip(hub, tmp_path, small_release):
     out = tmp_path / "deepfake_mnist_plus"
+    stale = "data/raw/train-00001-of-00002.parquet"  # an earlier push's shard: the split pattern would match it
+    hub.repos["datasets/lab/deepfake_mnist_plus"] = {stale: b"not this build's rows"}
+    hub.commits["datasets/lab/deepfake_mnist_plus"] = "1" * 40
     command = [sys.executable, "-m", "dataset_script.build", str(small_release), "--out", str(out), "--qualities",
                "raw,c40", "--push-to-hub", "lab/deepfake_mnist_plus", "--no-progress"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
@@ -30,6 +33,9 @@ def test_push_to_hub_round_trip(hub, tmp_path, small_release):
     stored = hub.repos["datasets/lab/deepfake_mnist_plus"]
     assert "README.md" in stored and not any(name.endswith(".mp4") for name in stored)  # sharded, not one per clip
     assert sum(name.endswith(".parquet") for name in stored) == 22 * 3  # 22 configs x 3 splits
+    local_shards = {path.relative_to(out).as_posix() for path in (out / "data").rglob("*.parquet")}
+    assert {name for name in stored if name.endswith(".parquet")} == local_shards  # the build's own shards
+    assert stale not in stored
     code = (
         "import json, sys\n"
         "from datasets import get_dataset_config_names, load_dataset\n"

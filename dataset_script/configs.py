@@ -1,0 +1,117 @@
+"""Which clips each configuration and split of a built repo holds, and writing those rows as parquet shards.
+
+Configurations: ``raw``/``c23``/``c40`` hold every clip at that quality; ``<quality>-<action>`` one action's fakes
+plus as many real clips of the same split (paper Fig. 5), drawn by a fixed hash, seed-free.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm.auto import tqdm
+
+from .card import ConfigFiles, DiskUse
+from .schema import ACTIONS, IDENTITY_SPLIT_PREFIX, SPLITS, action_config_name
+from .shards import DATA_FOLDER, ShardRow, cell_name, shard_pattern, write_split_shards
+from .splits import stable_hash
+
+if TYPE_CHECKING:
+    from .build import Clip
+
+
+def subset_rows(clips: list[Clip], action: str | None, split_of) -> dict[str, list[Clip]]:
+    """Rows per split of one subset: everything, or one action's fakes plus as many reals of the same split."""
+    rows: dict[str, list[Clip]] = {}
+    for clip in clips:
+        split = split_of(clip)
+        if split is not None and (action is None or clip.source.action in (action, None)):
+            rows.setdefault(split, []).append(clip)
+    if action is not None:
+        for split, members in rows.items():
+            fakes = [clip for clip in members if clip.label == 1]
+            reals = sorted(
+                (clip for clip in members if clip.label == 0),
+                key=lambda c: stable_hash(action + c.video_id),
+            )
+            rows[split] = sorted(fakes + reals[: len(fakes)], key=lambda clip: clip.video_id)
+    return {split: sorted(members, key=lambda clip: clip.video_id) for split, members in rows.items()}
+
+
+def _shard_rows(members: list[Clip], quality: str, staging: Path) -> list[ShardRow]:
+    return [
+        ShardRow(
+            file=staging / quality / clip.relative_path(quality),
+            name=f"{quality}/{clip.relative_path(quality)}",
+            columns={
+                "label": clip.label,
+                "action": clip.source.action,
+                "quality": quality,
+                "video_id": clip.video_id,
+                "source_id": clip.source_id,
+                "driving_id": clip.driving_id,
+                "num_frames": clip.info.num_frames,
+            },
+        )
+        for clip in members
+    ]
+
+
+def write_configs(
+    staging: Path, clips: list[Clip], qualities, has_identity: bool, progress: bool = True
+) -> tuple[list[ConfigFiles], dict]:
+    """Write every configuration's rows as parquet shards with the videos inside; returns the configurations and
+    (rows, bytes) per configuration and split.
+
+    A configuration stores each of its clips once: clips that several splits hold (a paper split and an identity
+    split) go into a shared cell of shards, ``train~identity_test``, that both splits list. Rows of a split come
+    cell by cell, each cell sorted by video id."""
+    # A staging folder left by an interrupted run may hold shards of another shape; the split patterns would match
+    # them too, so the rows are always written afresh (the videos beside them are what reruns reuse).
+    shutil.rmtree(staging / DATA_FOLDER, ignore_errors=True)
+    configs, counts = [], {}
+    schemes = [("", lambda clip: clip.split)]
+    if has_identity:
+        schemes.append((IDENTITY_SPLIT_PREFIX, lambda clip: clip.identity_split))
+    actions = sorted({clip.source.action for clip in clips if clip.source.action}, key=_action_order)
+    names = [(quality, action) for quality in qualities for action in [None, *actions]]
+    by_id = {clip.video_id: clip for clip in clips}
+    for quality, action in tqdm(names, desc="packing", unit="config", disable=not progress):
+        name = quality if action is None else action_config_name(quality, action)
+        splits_of: dict[str, list[str]] = {}
+        for prefix, split_of in schemes:
+            for split, members in subset_rows(clips, action, split_of).items():
+                for clip in members:
+                    splits_of.setdefault(clip.video_id, []).append(prefix + split)
+        cells: dict[tuple[str, ...], list[Clip]] = {}
+        for video_id in sorted(splits_of):
+            cells.setdefault(tuple(splits_of[video_id]), []).append(by_id[video_id])
+        data_files, counts[name] = {}, {}
+        for cell in sorted(cells, key=lambda cell: [_split_order(split) for split in cell]):
+            members = cells[cell]
+            shards = write_split_shards(_shard_rows(members, quality, staging), staging, name, cell_name(cell))
+            size = sum(shard.stat().st_size for shard in shards)
+            for split_name in cell:
+                data_files.setdefault(split_name, []).append(shard_pattern(name, cell_name(cell)))
+                rows, num_bytes = counts[name].get(split_name, (0, 0))
+                counts[name][split_name] = (rows + len(members), num_bytes + size)
+        ordered = dict(sorted(data_files.items(), key=lambda item: _split_order(item[0])))
+        configs.append(ConfigFiles(name, ordered))
+    return configs, counts
+
+
+def disk_use(staging: Path, qualities) -> DiskUse:
+    """What the repo takes on disk: the clips as files, and the rows with the clips inside."""
+    video_files = sum(path.stat().st_size for quality in qualities for path in (staging / quality).glob("*/*"))
+    shards = sum(path.stat().st_size for path in (staging / DATA_FOLDER).glob("*/*.parquet"))
+    return DiskUse(video_files=video_files, shards=shards)
+
+
+def _action_order(action: str) -> int:
+    return ACTIONS.index(action)
+
+
+def _split_order(split_name: str) -> tuple[bool, int]:
+    is_identity = split_name.startswith(IDENTITY_SPLIT_PREFIX)
+    return is_identity, SPLITS.index(split_name.removeprefix(IDENTITY_SPLIT_PREFIX))

@@ -1,0 +1,109 @@
+"""Parquet shards with the videos inside: the one form in which a built repo stores its rows, locally and on the Hub.
+
+A row carries its clip's bytes, not a path to the clip. `datasets` copies rows into its Arrow cache and keys that
+cache on the card, not on where the repo is; a row holding an absolute path would send a moved or copied repo (or a
+second build of the same content elsewhere) to the first place it was loaded from. A row's ``video.path`` is the
+clip's name relative to the repo root, for people and error messages only: decoding reads the bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .card import ROW_FEATURES
+
+SHARD_BYTES = 500 * 1024**2
+"""Largest shard: `datasets`' own ``MAX_SHARD_SIZE``, and what the Hub advises for parquet files."""
+ROW_GROUP_BYTES = 100 * 1024**2
+"""Largest row group (`datasets`' ``MAX_ROW_GROUP_SIZE``): a reader holds a whole row group to read one row."""
+DATA_FOLDER = "data"
+
+
+@dataclass(frozen=True)
+class ShardRow:
+    """One row to write: the clip file whose bytes go in, the relative name recorded with them, the other columns."""
+
+    file: Path
+    name: str
+    columns: dict
+
+    def size(self) -> int:
+        return self.file.stat().st_size
+
+
+def shard_folder(config_name: str) -> str:
+    """Where a configuration's shards live, relative to the repo root."""
+    return f"{DATA_FOLDER}/{config_name}"
+
+
+CELL_SEPARATOR = "~"
+"""Joins the split names of rows that belong to several splits (``train~identity_test``): never in a split name."""
+
+
+def cell_name(splits: Sequence[str]) -> str:
+    """The file stem of rows shared by ``splits`` (one split from each split scheme that holds them)."""
+    return CELL_SEPARATOR.join(splits)
+
+
+def shard_pattern(config_name: str, stem: str) -> str:
+    """The card's ``data_files`` pattern for the shards of ``stem``, and nothing else: ``train-*`` matches neither
+    ``identity_train-*`` nor ``train~identity_test-*``."""
+    return f"{shard_folder(config_name)}/{stem}-*.parquet"
+
+
+def _group(sizes: Sequence[int], limit: int) -> list[list[int]]:
+    """Consecutive runs of indices whose sizes sum to at most ``limit`` (a single larger item gets a run of its own)."""
+    groups, current, current_size = [], [], 0
+    for index, size in enumerate(sizes):
+        if current and current_size + size > limit:
+            groups.append(current)
+            current, current_size = [], 0
+        current.append(index)
+        current_size += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _row_group(rows: Sequence[ShardRow]) -> pa.Table:
+    columns = {"video": [{"bytes": row.file.read_bytes(), "path": row.name} for row in rows]}
+    columns |= {name: [row.columns[name] for row in rows] for name in ROW_FEATURES if name != "video"}
+    return pa.table(columns, schema=ROW_FEATURES.arrow_schema)
+
+
+def write_split_shards(
+    rows: Sequence[ShardRow],
+    repo: Path,
+    config_name: str,
+    stem: str,
+    shard_bytes: int = SHARD_BYTES,
+) -> list[Path]:
+    """Write rows of one configuration as ``data/<config>/<stem>-NNNNN-of-NNNNN.parquet`` under ``repo``; the stem
+    is a split's name, or a ``cell_name`` for rows that several splits share.
+
+    Shards hold at most ``shard_bytes`` of video each (one larger clip gets a shard to itself), in rows' order.
+    Only one row group of videos is in memory at a time. Each shard is written under a hidden name and renamed,
+    so the split's pattern never matches half a shard. Returns the shards written."""
+    if not rows:
+        raise ValueError(f"{config_name}/{stem}: no rows to write")
+    folder = repo / shard_folder(config_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = [row.size() for row in rows]
+    shards = _group(sizes, shard_bytes)
+    written = []
+    for number, indices in enumerate(shards):
+        path = folder / f"{stem}-{number:05d}-of-{len(shards):05d}.parquet"
+        partial = path.with_name(f".{path.name}.partial")
+        # Videos do not compress further; the small columns are not worth a codec either.
+        with pq.ParquetWriter(partial, ROW_FEATURES.arrow_schema, compression="none") as writer:
+            for group in _group([sizes[index] for index in indices], ROW_GROUP_BYTES):
+                writer.write_table(_row_group([rows[indices[index]] for index in group]))
+        os.replace(partial, path)
+        written.append(path)
+    return written
