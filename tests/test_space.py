@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -11,25 +12,58 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
 sys.path.insert(0, str(SPACE))
 
-from clip_check import ClipChecker, ClipLimits, ClipRejected  # noqa: E402
+from clip_check import ClipChecker, ClipLimits, ClipRejected, read_detector_card  # noqa: E402
 
 from modeling import create_detector, save_detector  # noqa: E402
+from training.calibration import Calibration  # noqa: E402
+from training.model_card import GENERATED, SYNTHETIC_MINI, ModelCard, TrainingData  # noqa: E402
 
 
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
+def write_card(
+    folder: Path,
+    kind: str = SYNTHETIC_MINI,
+    temperature: float | None = None,
+    dataset: str = "demo_output/deepfake_mnist_plus",
+    split_protocol: str = "identity",
+) -> Path:
+    """The model card (and config.json temperature) that training/train.py writes, for a detector in ``folder``."""
+    calibration = Calibration(
+        temperature,
+        "40 frames of the validation split",
+        test_ece={"raw": {"before": 0.21, **({"after": 0.04} if temperature else {})}},
+    )
+    card = ModelCard(
+        model_id=folder.name, architecture="mesoinception4_hp", input_size=64, crop_pct=0.5, init="random",
+        dataset=dataset, data_config="raw", split_protocol=split_protocol, recipe={},
+        train_counts={"real": 9, "fake": 9},
+        test_metrics={"raw": {"frame_accuracy": 0.9, "video_accuracy": 0.875, "video_auc": 0.9375}},
+        training_data=TrainingData(kind, "set by the test"), calibration=calibration,
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text(card.render())
+    if temperature is not None:
+        config_path = folder / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        config_path.write_text(json.dumps({**config, "calibration_temperature": temperature}))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def detector_dir(tmp_path_factory) -> Path:
-    """An untrained detector of the demo's kind: the Space's plumbing does not need a good one."""
+    """An untrained detector of the demo's kind with the demo's card (mini data, uncalibrated): the Space's plumbing
+    does not need a good one."""
     model, info = create_detector("mesoinception4_hp", pretrained=False, input_size=64, crop_pct=0.5)
-    return save_detector(model, info, tmp_path_factory.mktemp("space") / "detector")
+    return write_card(save_detector(model, info, tmp_path_factory.mktemp("space") / "detector"))
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +124,8 @@ EXPECTED_MESSAGES = {
 @pytest.mark.parametrize("kind", ["real", "fake"])
 def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, mini_clips, kind):
     report = checker.check(mini_clips[kind])
-    assert 0.0 <= report.fake_probability <= 1.0 and report.verdict in ("real", "fake")
-    assert report.fake_probability == pytest.approx(sum(f.fake_probability for f in report.frames) / len(report.frames))
+    assert 0.0 <= report.fake_score <= 1.0 and report.verdict in ("real", "fake")
+    assert report.fake_score == pytest.approx(sum(f.fake_score for f in report.frames) / len(report.frames))
     smoke_frames = 16  # the smoke mini's clips are shorter than 32 frames: every frame is used
     assert len(report.frames) + len(report.frames_without_face) == smoke_frames
     assert len(report.frames) >= 14  # MTCNN finds the mini's faces
@@ -101,7 +135,7 @@ def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, mini_cl
     assert set(report.seconds) == {"decode", "face crop", "model", "CAM"}
     whole = checker.check(mini_clips[kind], already_cropped=True)
     assert len(whole.frames) == smoke_frames and "face crop" not in whole.seconds
-    assert whole.fake_probability != report.fake_probability  # other pixels, another score
+    assert whole.fake_score != report.fake_score  # other pixels, another score
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED_MESSAGES))
@@ -168,8 +202,11 @@ def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(s
     from gradio_client import Client, handle_file
 
     client = Client(served_app, verbose=False)
-    label, plot, gallery, details = client.predict(handle_file(str(mini_clips["fake"])), True, api_name="/predict")
-    assert label["label"] in ("real", "fake") and len(label["confidences"]) == 2
+    label, about, plot, gallery, details = client.predict(handle_file(str(mini_clips["fake"])), True,
+                                                          api_name="/predict")  # fmt: skip
+    assert label["label"] in ("real", "fake") and not label.get("confidences")  # uncalibrated: no confidence bars
+    assert f"**{label['label']}**: fake score 0." in about and "not a probability" in about
+    assert "means nothing" in about and "`demo_output/deepfake_mnist_plus`" in about
     assert len(gallery) == 16 and "Frames used:** 16" in details  # 8 crops and their CAMs
     with pytest.raises(Exception, match="not a readable video"):
         client.predict(handle_file(str(bad_clips["not a video"])), False, api_name="/predict")
@@ -207,10 +244,13 @@ def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, mini_cli
         if not checkbox.is_selected():
             checkbox.click()
         wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "video")))
+        # what the detector learnt from is on the page before any check
+        assert "Trained on synthetic faces only" in browser.find_element(By.TAG_NAME, "body").text
         browser.find_element(By.XPATH, "//button[normalize-space()='Check']").click()
         wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Frames used"))
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Frames used: 16" in body and ("fake" in body and "real" in body)
+        assert "not a probability" in body and "means nothing" in body
         screenshot = tmp_path / "space.png"
         browser.save_screenshot(str(screenshot))
         assert screenshot.stat().st_size > 10_000
@@ -233,3 +273,67 @@ def test_several_detectors_are_offered_in_a_dropdown(detector_dir, tmp_path):
     ]
     single = build_app(ClipChecker([str(detector_dir)]), [])
     assert not [c for c in single.config["components"] if c["type"] == "dropdown"]
+
+
+# --- what the page says of the detector and of its number ---------------------------------------------------
+
+
+def test_the_provenance_of_a_mini_trained_detector_warns_about_real_people(tmp_path):
+    card = read_detector_card(str(write_card(tmp_path / "mini-detector", SYNTHETIC_MINI, temperature=1.5)))
+    text = card.provenance()
+    assert card.synthetic and text.startswith("> **Trained on synthetic faces only.**")
+    assert "its verdict on a real person's video means nothing" in text
+    assert "`demo_output/deepfake_mnist_plus`, the synthetic mini" in text and "configuration `raw`" in text
+    assert "identity-disjoint split" in text
+    assert "**Test** (`raw`, split `identity_test`): video accuracy 0.875, video AUC 0.938." in text
+    assert "**Calibrated:** temperature 1.5" in text and "raw 0.210 before, 0.040 after" in text
+
+
+def test_the_provenance_of_a_detector_trained_on_real_data_has_no_such_warning(tmp_path):
+    card = read_detector_card(str(write_card(tmp_path / "ffpp-detector", GENERATED, dataset="lab/deepfake_mnist_plus",
+                                             split_protocol="paper")))  # fmt: skip
+    text = card.provenance()
+    assert not card.synthetic and "synthetic" not in text and "means nothing" not in text
+    assert "`lab/deepfake_mnist_plus`, faces animated by this project's generators" in text
+    assert "the paper's split" in text and "split `test`" in text
+    assert "**Not calibrated**" in text and "scores, not probabilities" in text
+
+
+def test_a_detector_without_a_card_says_its_training_is_unknown(tmp_path, detector_dir):
+    bare = tmp_path / "bare"
+    shutil.copytree(detector_dir, bare)
+    (bare / "README.md").unlink()
+    assert f"**Trained on:** unknown: `{bare}` has no model card" in read_detector_card(str(bare)).provenance()
+    (bare / "README.md").write_text("---\nlicense: mit\n---\n# an older card\n")
+    assert "does not record its training data" in read_detector_card(str(bare)).provenance()
+    (bare / "README.md").write_text("---\n: not: yaml\n---\n")
+    assert "cannot be read" in read_detector_card(str(bare)).provenance()
+    (bare / "README.md").unlink()
+    config = json.loads((bare / "config.json").read_text())
+    (bare / "config.json").write_text(json.dumps({**config, "calibration_temperature": "hot"}))
+    assert read_detector_card(str(bare)).temperature is None  # nonsense is not a calibration
+
+
+def test_the_page_shows_a_probability_only_for_a_calibrated_detector(detector_dir, mini_clips, tmp_path):
+    from app import verdict_label, verdict_text
+
+    calibrated_dir = tmp_path / "calibrated"
+    shutil.copytree(detector_dir, calibrated_dir)
+    write_card(calibrated_dir, temperature=2.0)
+    both = ClipChecker([str(detector_dir), str(calibrated_dir)], cam_frames=1)
+    raw = both.check(mini_clips["fake"], already_cropped=True, model=str(detector_dir))
+    scaled = both.check(mini_clips["fake"], already_cropped=True, model=str(calibrated_dir))
+    assert not raw.calibrated and scaled.calibrated
+
+    def margins(report):
+        scores = np.array([frame.fake_score for frame in report.frames], dtype=np.float64)
+        return np.log(scores) - np.log1p(-scores)
+
+    assert np.allclose(margins(scaled), margins(raw) / 2.0, atol=1e-4)  # softmax(logits / T), T = 2
+    label = verdict_label(scaled)
+    assert set(label) == {"fake", "real"} and label["fake"] == pytest.approx(scaled.fake_score)
+    assert verdict_label(raw) == raw.verdict  # a bare verdict: no confidence bars for a score
+    text = verdict_text(scaled, both.cards[str(calibrated_dir)])
+    assert f"fake probability {scaled.fake_score:.2f}" in text and "score" not in text.split("\n")[0]
+    text = verdict_text(raw, both.cards[str(detector_dir)])
+    assert f"fake score {raw.fake_score:.2f}" in text and "not a probability" in text.split("\n")[0]

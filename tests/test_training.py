@@ -274,3 +274,51 @@ def test_resume_skips_and_removes_a_checkpoint_that_a_kill_cut_short(tmp_path):
     assert not cut.exists()
     with pytest.raises(SystemExit, match="pass --resume true"):
         check_output_dir(training, RunArguments(resume=False))
+
+
+# --- what the card says of the data, and calibration -------------------------------------------------------
+
+
+def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(smoke_mini_repo, tmp_path):
+    from huggingface_hub import ModelCard
+
+    out = tmp_path / "calibrated"
+    main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
+          "--max_steps", "3", "--eval_strategy", "no", "--split_protocol", "identity"])  # fmt: skip
+    card = ModelCard.load(out / "README.md")
+    provenance = card.data.training_data
+    assert provenance["kind"] == "synthetic_mini" and "contact_sheet.png" in provenance["evidence"]
+    assert (provenance["config"], provenance["split_protocol"]) == ("raw", "identity")
+    assert "its verdict on a real person's video means nothing" in card.text
+    results = {(r.dataset_config, r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert ("raw", "identity_test", "video_auc") in results
+    calibration = card.data.calibration
+    config = json.loads((out / "config.json").read_text())
+    # three steps leave the detector far from right on every validation frame, so a temperature fits
+    assert config["calibration_temperature"] == pytest.approx(calibration["temperature"]) and calibration["temperature"]
+    wrapped = AutoModelForImageClassification.from_pretrained(out)
+    assert wrapped.config.calibration_temperature == pytest.approx(calibration["temperature"])
+    ece = calibration["test_ece"]["raw"]
+    assert 0 <= ece["after"] <= 1 and 0 <= ece["before"] <= 1 and calibration["ece_bins"] == 15
+    assert f"| raw | {ece['before']:.4f} | {ece['after']:.4f} |" in card.text
+    assert "frames of the validation split `identity_validation`" in calibration["fitted_on"]
+    timm.create_model(f"local-dir:{out}", pretrained=True)  # the extra config key does not upset timm
+
+
+def test_the_mini_is_told_apart_from_a_release_build(built_repo, smoke_mini_repo, tmp_path):
+    from generation.mini.generate import identity_names
+    from training.model_card import GENERATED, MINI_IDENTITY, RELEASE, SYNTHETIC_MINI, UNKNOWN
+    from training.model_card import describe_training_data as describe
+
+    assert all(MINI_IDENTITY.fullmatch(name) for name in identity_names(1200))  # the card's marker tracks the mini
+    assert describe(str(smoke_mini_repo), []).kind == SYNTHETIC_MINI
+    assert describe(str(built_repo), load_split(str(built_repo), "raw", "train")["source_id"]).kind == RELEASE
+    # a mini pushed to the Hub has no build records beside it: its rows' procedural people give it away
+    assert describe("org/deepfake_mnist_plus", ["person003", "person011", ""]).kind == SYNTHETIC_MINI
+    assert describe("org/deepfake_mnist_plus", ["id10001", "person003"]).kind == UNKNOWN
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    (generated / "manifest.csv").write_text("file,label,action,source_id,driving_id,seed\n")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "build_info.json").write_text(json.dumps({"config": {"source": str(generated)}}))
+    assert describe(str(tmp_path / "repo"), ["id10001"]).kind == GENERATED

@@ -9,6 +9,8 @@ A step sees ``per_device_train_batch_size`` videos x ``frames_per_video`` random
 validation frame accuracy is kept (with ``load_best_model_at_end``). After training, the test split of each
 test configuration is scored with 32 evenly spaced frames per video, and ``--output_dir`` gets
 ``model.safetensors``, ``config.json`` (loadable by transformers and timm) and a ``README.md`` model card.
+A temperature fitted on the validation frames' logits calibrates the outputs: ``config.json`` records it as
+``calibration_temperature`` and the card gives the test frames' expected calibration error before and after.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE, QUALITIES
 from modeling import PAPER_MODELS, DetectorInfo, detector, save_detector, timm_model_of, wrap
 from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
+from training.calibration import Calibration, calibrate
 from training.data import MIXED, Subset, apply_subset, class_counts, load_split, split_name, with_sampling
 from training.evaluation import predict
 from training.metrics import accuracy, auc
-from training.model_card import ModelCard
+from training.model_card import ModelCard, describe_training_data
 from training.records import package_versions
 
 logger = logging.getLogger("training.train")
@@ -119,6 +122,30 @@ def check_output_dir(training_args: TrainingArguments, run: RunArguments) -> str
     return last
 
 
+def calibrate_on_validation(trainer: Trainer, split: str, frames_per_video: int) -> Calibration | None:
+    """Temperature scaling fitted on the validation frames' logits; every process must call it (predict gathers)."""
+    if not len(trainer.eval_dataset):
+        logger.warning("no validation videos: the detector stays uncalibrated, its outputs scores")
+        return None
+    trainer.compute_metrics = None  # the logits are all we need; AUC would refuse a one-class validation split
+    output = trainer.predict(trainer.eval_dataset, metric_key_prefix="calibration")
+    logits = torch.as_tensor(output.predictions).float()
+    fitted_on = (f"{len(logits)} frames of the validation split `{split}` ({frames_per_video} evenly spaced per "
+                 "video)")  # fmt: skip
+    return calibrate(logits, output.label_ids, fitted_on)
+
+
+def record_temperature(output: Path, calibration: Calibration | None) -> None:
+    """Add ``calibration_temperature`` to config.json (readers take its absence to mean: scores, not
+    probabilities); transformers keeps unknown config keys as attributes and timm ignores them."""
+    if calibration is None or calibration.temperature is None:
+        return
+    path = output / "config.json"
+    config = json.loads(path.read_text())
+    config["calibration_temperature"] = calibration.temperature
+    write_text_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def push(folder: Path, repo_id: str, token: str | None, private: bool | None) -> str:
     from huggingface_hub import HfApi
 
@@ -190,6 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
         compute_loss_func=mse_loss if model_args.loss == "mse" else None,
     )
     train_result = trainer.train(resume_from_checkpoint=resume_from)
+    calibration = calibrate_on_validation(trainer, split_name("validation", data_args.split_protocol),
+                                          data_args.eval_frames_per_video)  # fmt: skip
     output = Path(training_args.output_dir)
     test_metrics: dict[str, dict[str, float]] = {}
     if trainer.is_world_process_zero():
@@ -204,7 +233,13 @@ def main(argv: list[str] | None = None) -> dict:
             )  # fmt: skip
             test_metrics[config] = predictions.metrics()
             logger.info("test %s: %s", config, ", ".join(f"{k} {v:.4f}" for k, v in test_metrics[config].items()))
+            if calibration is not None:
+                ece = calibration.measure(config, predictions.fake_probability, predictions.labels)
+                logger.info("test %s: ECE %s", config, ", ".join(f"{k} {v:.4f}" for k, v in ece.items()))
         save_detector(detector_model, info, output)
+        record_temperature(output, calibration)
+        training_data = describe_training_data(data_args.dataset_name, [*train["source_id"], *train["driving_id"]])
+        logger.info("training data: %s (%s)", training_data.kind, training_data.evidence)
         recipe = {key: getattr(training_args, key) for key in RECIPE_KEYS}
         recipe.update(frames_per_video=data_args.frames_per_video, loss=model_args.loss,
                       paper_input_size=PAPER_MODELS.get(info.name, "n/a"), preset=run_args.preset)  # fmt: skip
@@ -214,11 +249,12 @@ def main(argv: list[str] | None = None) -> dict:
             dataset=data_args.dataset_name, data_config=data_args.dataset_config_name,
             split_protocol=data_args.split_protocol, recipe=recipe, train_counts=counts,
             subset={k: v for k, v in asdict(subset).items() if v is not None}, test_metrics=test_metrics,
-            versions=package_versions(),
+            versions=package_versions(), training_data=training_data, calibration=calibration,
         )  # fmt: skip
         (output / "README.md").write_text(card.render())
         summary = {"train": train_result.metrics, "test": test_metrics, "model": info.name, "init": info.init,
-                   "data": asdict(data_args), "train_counts": counts}  # fmt: skip
+                   "data": asdict(data_args), "train_counts": counts, "training_data": asdict(training_data),
+                   "calibration": calibration.to_dict() if calibration else None}  # fmt: skip
         write_text_atomically(output / "results.json", json.dumps(summary, indent=2, default=str))
         if push_to:
             logger.info("pushed to %s: %s", push_to, push(output, push_to, training_args.hub_token,

@@ -4,6 +4,9 @@
     python spaces/detector/app.py --model ORG/detector-a --model ORG/detector-b   # several: a dropdown
 
 ``GRADIO_SERVER_PORT`` sets the port; ``DETECTOR_MODEL`` (comma-separated) stands in for ``--model``.
+
+Beside the verdict the page shows what each detector's model card says it was trained on, and calls its output a
+probability only when the detector carries a calibration temperature; otherwise it is a score.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ import gradio as gr  # noqa: E402
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
-from clip_check import DEFAULT_MODEL, MODEL_ENV, CheckReport, ClipChecker, ClipLimits, ClipRejected  # noqa: E402
+from clip_check import (  # noqa: E402
+    DEFAULT_MODEL,
+    MODEL_ENV,
+    CheckReport,
+    ClipChecker,
+    ClipLimits,
+    ClipRejected,
+    DetectorCard,
+)
 from matplotlib.figure import Figure  # noqa: E402
 
 logger = logging.getLogger("space")
@@ -32,16 +43,40 @@ CONCURRENCY_LIMIT = 2
 """Checks running at once: each uses the CPU's cores fully, so more would only share them."""
 
 
-def probability_plot(report: CheckReport) -> Figure:
+def score_name(report: CheckReport) -> str:
+    """What the page calls the detector's output: a probability only when a fitted temperature calibrates it."""
+    return "fake probability" if report.calibrated else "fake score"
+
+
+def verdict_label(report: CheckReport) -> dict[str, float] | str:
+    """gr.Label's value: class confidences when they are calibrated probabilities, else the verdict alone, so the
+    page draws no confidence bars for numbers that are not probabilities."""
+    if report.calibrated:
+        return {"fake": report.fake_score, "real": 1.0 - report.fake_score}
+    return report.verdict
+
+
+def verdict_text(report: CheckReport, card: DetectorCard) -> str:
+    """The verdict in words, how far to trust the number, and the detector's provenance."""
+    if report.calibrated:
+        number = (f"**{report.verdict}**: fake probability {report.fake_score:.2f}, the mean of the frames' "
+                  "calibrated probabilities")  # fmt: skip
+    else:
+        number = (f"**{report.verdict}**: fake score {report.fake_score:.2f} (0 to 1, 0.5 the threshold). A score, "
+                  "not a probability: this detector has no calibration temperature")  # fmt: skip
+    return number + "\n\n" + card.provenance()
+
+
+def score_plot(report: CheckReport) -> Figure:
     figure = Figure(figsize=(6, 2.6), dpi=100)
     axes = figure.add_subplot()
     indices = [frame.index for frame in report.frames]
-    axes.plot(indices, [frame.fake_probability for frame in report.frames], marker="o", markersize=3)
+    axes.plot(indices, [frame.fake_score for frame in report.frames], marker="o", markersize=3)
     axes.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
     axes.set_ylim(0, 1)
     axes.set_xlabel("frame")
-    axes.set_ylabel("fake probability")
-    axes.set_title(f"mean {report.fake_probability:.2f} over {len(indices)} frames")
+    axes.set_ylabel(score_name(report))
+    axes.set_title(f"mean {score_name(report)} {report.fake_score:.2f} over {len(indices)} frames")
     figure.tight_layout()
     return figure
 
@@ -50,7 +85,7 @@ def gallery(report: CheckReport) -> list[tuple]:
     items = []
     for frame in report.frames:
         if frame.cam is not None:
-            caption = f"frame {frame.index}: fake {frame.fake_probability:.2f}"
+            caption = f"frame {frame.index}: {score_name(report)} {frame.fake_score:.2f}"
             items += [(frame.crop, caption), (frame.cam, f"{caption} (CAM)")]
     return items
 
@@ -83,14 +118,15 @@ def build_app(checker: ClipChecker, examples: list[str]) -> gr.Blocks:
             logger.exception("checking %s failed", video)
             raise gr.Error(f"checking the clip failed unexpectedly ({type(error).__name__}); the server keeps "
                            "running, try another clip") from error  # fmt: skip
-        label = {"fake": report.fake_probability, "real": 1.0 - report.fake_probability}
-        return label, probability_plot(report), gallery(report), details(report)
+        card = checker.cards[report.model]
+        return verdict_label(report), verdict_text(report, card), score_plot(report), gallery(report), details(report)
 
     with gr.Blocks(title="DeepFake MNIST+ detector", delete_cache=(600, 3600)) as app:
         gr.Markdown(
             "# DeepFake MNIST+ detector\nUpload a short clip of a face. The Space takes 32 evenly spaced frames, "
             "crops the largest face in each with MTCNN, scores every crop with the detector and averages the "
-            "fake probabilities into a verdict. Class activation maps show where the detector looked."
+            "scores into a verdict. Class activation maps show where the detector looked. Next to the verdict: "
+            "what the detector was trained on, and whether its number is a calibrated probability."
         )
         with gr.Row():
             with gr.Column():
@@ -100,19 +136,26 @@ def build_app(checker: ClipChecker, examples: list[str]) -> gr.Blocks:
                     info="score whole frames, as for the dataset's 256x256 face clips",
                 )  # fmt: skip
                 inputs = [video, already_cropped]
+                choice = None
                 if len(checker.model_names) > 1:
-                    inputs.append(gr.Dropdown(checker.model_names, value=checker.model_names[0], label="detector"))
+                    choice = gr.Dropdown(checker.model_names, value=checker.model_names[0], label="detector")
+                    inputs.append(choice)
                 button = gr.Button("Check", variant="primary")
                 if examples:
                     gr.Examples([[path, True] for path in examples], inputs=[video, already_cropped],
                                 label="examples from the synthetic mini (face crops)")  # fmt: skip
             with gr.Column():
                 verdict = gr.Label(label="verdict", num_top_classes=2)
-                plot = gr.Plot(label="fake probability per frame")
+                # before any check too: what the detector learnt from matters before trusting what it says
+                about = gr.Markdown(checker.cards[checker.model_names[0]].provenance(), label="about the verdict")
+                plot = gr.Plot(label="fake score per frame")
         crops = gr.Gallery(label="face crops and class activation maps", columns=4, height="auto")
         info = gr.Markdown(label="details")
-        button.click(predict, inputs=inputs, outputs=[verdict, plot, crops, info], api_name="predict",
+        button.click(predict, inputs=inputs, outputs=[verdict, about, plot, crops, info], api_name="predict",
                      concurrency_limit=CONCURRENCY_LIMIT)  # fmt: skip
+        if choice is not None:
+            choice.change(lambda name: checker.cards[name].provenance(), inputs=choice, outputs=about,
+                          api_visibility="private")  # fmt: skip
     return app.queue(max_size=32)
 
 
@@ -131,8 +174,8 @@ def find_examples(folder: Path, per_class: int = 2) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append",
-                        help=f"a saved detector folder or Hub id; repeat for a dropdown (default: ${MODEL_ENV} or "
-                             f"{DEFAULT_MODEL})")  # fmt: skip
+                        help=f"a saved detector folder or Hub id; repeat for a dropdown (default: ${MODEL_ENV}, "
+                             f"comma-separated, or {DEFAULT_MODEL})")  # fmt: skip
     parser.add_argument("--examples", type=Path, default=EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else DEMO_DATASET,
                         help="a folder of example .mp4 clips, or a built dataset repo to take test clips "
                              "from")  # fmt: skip

@@ -1,12 +1,18 @@
-"""Checking one uploaded clip: limits, 32 evenly spaced frames, the main face of each, per-frame fake probability,
-the verdict, and class activation maps. ``app.py`` puts a Gradio face on it; nothing here imports Gradio.
+"""Checking one uploaded clip: limits, 32 evenly spaced frames, the main face of each, per-frame fake score,
+the verdict, and class activation maps; and what each detector's model card says it was trained on. ``app.py``
+puts a Gradio face on it; nothing here imports Gradio.
 
 Every way a clip can be unusable ends in ClipRejected with a message that says what was wrong and what to do.
+A detector's output is a probability only where its config.json carries the ``calibration_temperature`` that
+training fitted on validation frames; otherwise it is a score, and the report says so.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices, fit_frames_uint8, normalise_frames
 from dataset_script.probe import VideoMetadata, VideoProbeError, read_metadata
@@ -21,6 +28,8 @@ from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE
 from generation.faces import FaceDetector, FaceError, crop_face, main_face
 from modeling import detector, timm_model_of
 from modeling.cam import class_activation_maps, overlay
+
+logger = logging.getLogger(__name__)
 
 MODEL_ENV = "DETECTOR_MODEL"
 """Comma-separated detectors to serve when ``--model`` is not given."""
@@ -57,11 +66,134 @@ class ClipLimits:
                                f"trim it, e.g. `ffmpeg -i in.mp4 -t {self.max_seconds:g} out.mp4`")  # fmt: skip
 
 
+SYNTHETIC_MINI = "synthetic_mini"
+"""``training_data.kind`` of a detector trained on the mini (training/model_card.py writes it)."""
+DATA_KINDS = {
+    SYNTHETIC_MINI: "the synthetic mini (procedural cartoon faces, no real person)",
+    "generated": "faces animated by this project's generators",
+    "release": "a DeepFake MNIST+ release (real VoxCeleb faces and their animations)",
+}
+SPLIT_PROTOCOLS = {
+    "paper": "the paper's split (70/15/15 per class by file name)",
+    "identity": "identity-disjoint split",
+}
+HEADLINE_METRICS = {"video_accuracy": "video accuracy", "video_auc": "video AUC"}
+
+
+@dataclass(frozen=True)
+class DetectorCard:
+    """What a detector's model card (README.md) and config.json record of its training; never guessed."""
+
+    name: str
+    dataset: str | None = None
+    data_config: str | None = None
+    split_protocol: str | None = None
+    data_kind: str | None = None
+    test_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Test set (its configuration and split, as Markdown) -> metric type -> value, from the card's model-index."""
+    temperature: float | None = None
+    test_ece: dict[str, dict[str, float]] = field(default_factory=dict)
+    not_calibrated_because: str | None = None
+    missing: str | None = None
+    """Why there is no card to read, when there is none."""
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data_kind == SYNTHETIC_MINI
+
+    def provenance(self) -> str:
+        """One Markdown block: data, configuration, split protocol, test metrics, calibration; and the warning that
+        a mini-trained detector's verdict on a real person means nothing."""
+        if self.missing:
+            return (f"**Trained on:** unknown: {self.missing}, so the Space cannot say what it learnt from; "
+                    "treat its verdict with caution.\n\n" + self._calibration())  # fmt: skip
+        kind = DATA_KINDS.get(self.data_kind or "", "data of a kind the card does not record")
+        split = SPLIT_PROTOCOLS.get(self.split_protocol or "", f"split protocol `{self.split_protocol}`")
+        parts = [f"**Trained on:** `{self.dataset}`, {kind}; configuration `{self.data_config}`, {split}."]
+        for test_set, metrics in self.test_metrics.items():
+            shown = [f"{label} {metrics[key]:.3f}" for key, label in HEADLINE_METRICS.items() if key in metrics]
+            parts.append(f"**Test** ({test_set}): " + (", ".join(shown) or "no video metrics recorded") + ".")
+        if not self.test_metrics:
+            parts.append("**Test:** none recorded.")
+        block = " ".join(parts) + "\n\n" + self._calibration()
+        if self.synthetic:
+            block = ("> **Trained on synthetic faces only.** This detector has never seen a real person: its verdict "
+                     "on a real person's video means nothing.\n\n" + block)  # fmt: skip
+        return block
+
+    def _calibration(self) -> str:
+        if self.temperature is None:
+            why = f" ({self.not_calibrated_because})" if self.not_calibrated_because else ""
+            return f"**Not calibrated**{why}: its outputs are scores, not probabilities."
+        ece = "; ".join(f"{config} {values['before']:.3f} before, {values['after']:.3f} after"
+                        for config, values in self.test_ece.items() if "after" in values)  # fmt: skip
+        return f"**Calibrated:** temperature {self.temperature:.3g}, fitted on validation frames" + (
+            f"; test ECE (15 bins) {ece}." if ece else "."
+        )
+
+
+def _detector_file(name: str, filename: str) -> Path | None:
+    """``filename`` of a saved detector folder, or of a Hub detector (from the local cache when offline)."""
+    if Path(name).is_dir():
+        path = Path(name) / filename
+        return path if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(name, filename))
+    except (OSError, EntryNotFoundError, ValueError) as error:  # offline and not cached, or not in the repo
+        logger.warning("%s: no %s (%s)", name, filename, error)
+        return None
+
+
+def _temperature(name: str) -> float | None:
+    path = _detector_file(name, "config.json")
+    value = json.loads(path.read_text()).get("calibration_temperature") if path else None
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and math.isfinite(value):
+        return float(value)
+    logger.warning("%s: calibration_temperature %r is not a positive number; showing scores", name, value)
+    return None
+
+
+def read_detector_card(name: str) -> DetectorCard:
+    """What ``name``'s model card and config.json record; a missing or unreadable card says so in ``missing``."""
+    from huggingface_hub import ModelCard
+
+    temperature = _temperature(name)
+    path = _detector_file(name, "README.md")
+    if path is None:
+        return DetectorCard(name, temperature=temperature, missing=f"`{name}` has no model card (README.md)")
+    try:
+        card = ModelCard.load(path, ignore_metadata_errors=True).data
+    except (ValueError, yaml.YAMLError) as error:  # broken YAML, or YAML that is not a mapping
+        logger.warning("%s: unreadable model card (%s)", path, error)
+        return DetectorCard(name, temperature=temperature, missing=f"the model card of `{name}` cannot be read")
+    data = getattr(card, "training_data", None)
+    if not isinstance(data, dict):
+        return DetectorCard(name, temperature=temperature,
+                            missing=f"the model card of `{name}` does not record its training data")  # fmt: skip
+    metrics: dict[str, dict[str, float]] = {}
+    for result in card.eval_results or []:
+        test_set = f"`{result.dataset_config}`, split `{result.dataset_split}`"
+        metrics.setdefault(test_set, {})[result.metric_type] = float(result.metric_value)
+    calibration = getattr(card, "calibration", None)
+    calibration = calibration if isinstance(calibration, dict) else {}
+    return DetectorCard(
+        name, dataset=data.get("dataset"), data_config=data.get("config"), split_protocol=data.get("split_protocol"),
+        data_kind=data.get("kind"), test_metrics=metrics, temperature=temperature,
+        test_ece=calibration.get("test_ece") or {}, not_calibrated_because=calibration.get("not_calibrated_because"),
+    )  # fmt: skip
+
+
 @dataclass
 class FrameResult:
     index: int
     """The frame's number in the video."""
-    fake_probability: float
+    fake_score: float
+    """The fake probability where the detector is calibrated, else its uncalibrated softmax output."""
     crop: np.ndarray
     """uint8 (H, W, 3): what the detector was shown, before its own resize and crop."""
     cam: np.ndarray | None = None
@@ -70,20 +202,19 @@ class FrameResult:
 @dataclass
 class CheckReport:
     model: str
-    fake_probability: float
+    fake_score: float
+    """The mean of the frames' fake scores."""
     frames: list[FrameResult]
     frames_without_face: list[int] = field(default_factory=list)
     frames_with_several_faces: list[int] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     metadata: VideoMetadata | None = None
+    calibrated: bool = False
+    """Whether the scores are temperature-scaled probabilities; if not, they are scores and nothing more."""
 
     @property
     def verdict(self) -> str:
-        return "fake" if self.fake_probability >= 0.5 else "real"
-
-    @property
-    def confidence(self) -> float:
-        return self.fake_probability if self.verdict == "fake" else 1.0 - self.fake_probability
+        return "fake" if self.fake_score >= 0.5 else "real"
 
 
 class _Stopwatch:
@@ -113,6 +244,7 @@ class ClipChecker:
                                  "--model with a saved detector folder or a Hub id") from error  # fmt: skip
             inner = timm_model_of(model).eval().to(device)
             self.detectors[name] = (inner, info.pretrained_cfg(inner))
+        self.cards = {name: read_detector_card(name) for name in models}
         self.limits, self.device, self.cam_frames = limits, torch.device(device), cam_frames
         # torchcodec where it is installed; decord on a Space whose torch is too old for torchcodec
         self.decoder = "torchcodec" if importlib.util.find_spec("torchcodec") else "decord"
@@ -193,17 +325,20 @@ class ClipChecker:
             crops, kept, without, several = self.crop_faces(frames, indices, clock)
         started = time.perf_counter()
         pixels = normalise_frames(crops, cfg).to(self.device)
+        temperature = self.cards[model_name].temperature
         with torch.inference_mode():
-            probabilities = inner(pixels).float().softmax(-1)[:, FAKE].cpu().numpy()
+            logits = inner(pixels).float()
+            scores = (logits / (temperature or 1.0)).softmax(-1)[:, FAKE].cpu().numpy()
         started = clock.lap("model", started)
         shown = evenly_spaced_indices(len(kept), self.cam_frames)
         cams = class_activation_maps(inner, pixels[shown]).cpu().numpy()
         clock.lap("CAM", started)
-        results = [FrameResult(int(index), float(p), crop.permute(1, 2, 0).numpy())
-                   for index, p, crop in zip(kept, probabilities, crops, strict=True)]  # fmt: skip
+        results = [FrameResult(int(index), float(score), crop.permute(1, 2, 0).numpy())
+                   for index, score, crop in zip(kept, scores, crops, strict=True)]  # fmt: skip
         for position, cam in zip(shown, cams, strict=True):
             results[position].cam = overlay(_model_view(crops[position], cfg), cam)
-        return CheckReport(model_name, float(probabilities.mean()), results, without, several, clock.seconds, metadata)
+        return CheckReport(model_name, float(scores.mean()), results, without, several, clock.seconds, metadata,
+                           calibrated=temperature is not None)  # fmt: skip
 
 
 def _model_view(crop: torch.Tensor, cfg: dict) -> np.ndarray:
