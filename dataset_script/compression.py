@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .files import atomic_path
+
 
 class CompressionError(RuntimeError):
     """One or more ffmpeg encodes failed; the message names each input and ffmpeg's complaint."""
@@ -51,23 +53,15 @@ def ffmpeg_command(source: Path, target: Path, crf: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _partial_path(target: Path) -> Path:
-    # Same folder (so the rename is atomic) and same extension (so ffmpeg picks the container).
-    return target.with_name(f".{target.stem}.partial{target.suffix}")
-
-
 def compress_one(job: CompressionJob) -> bool:
     """Encode one video; returns False when a finished output was reused."""
     if job.target.exists():
         return False
-    job.target.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_path(job.target)
-    result = subprocess.run(ffmpeg_command(job.source, partial, job.crf), capture_output=True, text=True)
-    if result.returncode != 0:
-        partial.unlink(missing_ok=True)
-        message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
-        raise CompressionError(f"{job.source}: {message}")
-    os.replace(partial, job.target)
+    with atomic_path(job.target) as partial:  # keeps the suffix: ffmpeg picks the container by it
+        result = subprocess.run(ffmpeg_command(job.source, partial, job.crf), capture_output=True, text=True)
+        if result.returncode != 0:
+            message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
+            raise CompressionError(f"{job.source}: {message}")
     return True
 
 

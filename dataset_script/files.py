@@ -1,23 +1,65 @@
 """Files and folders written so that a reader never sees half of one: a hidden temp file beside it, then a rename.
-Every package of the project writes its records this way (generation and training import it from here); the build
-replaces a whole dataset repo the same way."""
+Every package of the project writes its files this way (generation and training import it from here): videos,
+arrays, figures, weights, records and the whole dataset repo."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 
+def partial_path(path: Path, suffix: str | None = None, per_process: bool = False) -> Path:
+    """The hidden name ``path`` is written under before the rename: ``.<stem>.partial[.<pid>]<suffix>``.
+
+    Same folder, so the rename is atomic; the suffix (``path``'s own by default) kept last, so writers that pick
+    the format by the name (ffmpeg, PyAV, numpy, matplotlib) still do. ``per_process`` adds the process id, for
+    files that several processes may write at once."""
+    suffix = path.suffix if suffix is None else suffix
+    process = f".{os.getpid()}" if per_process else ""
+    return path.with_name(f".{path.stem}.partial{process}{suffix}")
+
+
+@contextmanager
+def atomic_path(
+    path: Path, suffix: str | None = None, per_process: bool = False, keep_on_failure: bool = False
+) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path`` to write a file or a folder into; when the block ends
+    normally it is renamed to ``path`` (a folder through ``replace_folder``), so a reader never sees half of it.
+
+    When the block raises, the temporary file or folder is removed, unless ``keep_on_failure`` (a folder of
+    finished parts that a rerun reuses). A process killed mid-write leaves at most the hidden temporary behind.
+    ``suffix`` and ``per_process`` name it as ``partial_path`` says."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(path, suffix, per_process)
+    try:
+        yield partial
+    except BaseException:
+        if not keep_on_failure:
+            _remove(partial)
+        raise
+    if partial.is_dir():
+        replace_folder(partial, path)
+    else:
+        os.replace(partial, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def write_text_atomically(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` so that a reader never sees half of it (a hidden temp file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        partial.write_text(text)
     return path
 
 

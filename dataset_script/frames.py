@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .files import atomic_path
 from .schema import EVAL_FRAMES_PER_VIDEO
 
 Decoder = Literal["torchcodec", "decord"]
@@ -198,10 +199,8 @@ class FrameCache:
         if not path.exists():
             video = VideoFrames(source, decoder)
             fitted = fit_frames_uint8(video.read(range(video.num_frames)), pretrained_cfg)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-            np.save(temporary, fitted.numpy())
-            os.replace(temporary, path)
+            with atomic_path(path, per_process=True) as partial:  # processes may fill the same entry at once
+                np.save(partial, fitted.numpy())
         return np.load(path, mmap_mode="r")
 
 
@@ -259,13 +258,6 @@ class FrameSampler:
         if "label" in batch:
             out["labels"] = out.pop("label")
         return out
-
-
-def with_frame_sampling(dataset, sampler: FrameSampler):
-    """The dataset with videos left undecoded (the sampler opens them itself) and the sampler as transform."""
-    from datasets import Video
-
-    return dataset.cast_column(sampler.video_column, Video(decode=False)).with_transform(sampler)
 
 
 def collate_frames(rows: list[dict]) -> dict[str, torch.Tensor]:

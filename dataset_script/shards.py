@@ -8,7 +8,6 @@ clip's name relative to the repo root, for people and error messages only: decod
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .card import ROW_FEATURES
+from .files import atomic_path
 
 SHARD_BYTES = 500 * 1024**2
 """Largest shard: `datasets`' own ``MAX_SHARD_SIZE``, and what the Hub advises for parquet files."""
@@ -99,11 +99,12 @@ def write_split_shards(
     written = []
     for number, indices in enumerate(shards):
         path = folder / f"{stem}-{number:05d}-of-{len(shards):05d}.parquet"
-        partial = path.with_name(f".{path.name}.partial")
         # Videos do not compress further; the small columns are not worth a codec either.
-        with pq.ParquetWriter(partial, ROW_FEATURES.arrow_schema, compression="none") as writer:
+        with (
+            atomic_path(path) as partial,
+            pq.ParquetWriter(partial, ROW_FEATURES.arrow_schema, compression="none") as writer,
+        ):
             for group in _group([sizes[index] for index in indices], ROW_GROUP_BYTES):
                 writer.write_table(_row_group([rows[indices[index]] for index in group]))
-        os.replace(partial, path)
         written.append(path)
     return written

@@ -29,6 +29,8 @@ class BackendOptions:
 
 class Backend:
     name: str
+    summary: str = ""
+    """What it is and needs, in a few words, for ``generate.py --help``."""
 
     @staticmethod
     def check_options(options: BackendOptions) -> None:
@@ -49,6 +51,11 @@ def register_backend(name: str):
         return factory
 
     return register
+
+
+def backends_help() -> str:
+    """Each registered backend's name and summary, for the ``--backend`` help."""
+    return "; ".join(f"{name}: {factory.summary}" for name, factory in sorted(BACKENDS.items()))
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -91,6 +98,8 @@ def landmark_keypoints(landmarks: np.ndarray, size: int) -> tuple[torch.Tensor, 
 class WarpBackend(Backend):
     """Runs on the CPU whatever the device: its work is small next to MTCNN's and the encoder's."""
 
+    summary = "keypoint warp from MTCNN landmarks, no checkpoint"
+
     def __init__(self, options: BackendOptions):
         pass
 
@@ -112,6 +121,8 @@ class WarpBackend(Backend):
 
 @register_backend("fomm")
 class FommBackend(Backend):
+    summary = "FOMM with --checkpoint"
+
     @staticmethod
     def check_options(options: BackendOptions) -> None:
         if options.checkpoint is None:

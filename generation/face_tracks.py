@@ -7,13 +7,13 @@ source is animated by each driving video.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dataset_script.files import atomic_path
 from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices
 
 from .faces import (
@@ -152,9 +152,7 @@ class VideoTracks:
             except (FaceError, VideoReadError) as error:
                 self._failed[path] = error
                 raise
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            partial = stored.with_name(f".{stored.name}.partial.npz")
-            np.savez(partial, frames=track.frames.numpy(), landmarks=track.landmarks, fps=track.fps)
-            os.replace(partial, stored)
+            with atomic_path(stored) as partial:
+                np.savez(partial, frames=track.frames.numpy(), landmarks=track.landmarks, fps=track.fps)
         self._last = (path, track)
         return track

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,13 +36,14 @@ if __package__ in (None, ""):  # run as a script: keep generation/ itself off th
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import torch
+from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError
 from dataset_script.probe import VideoProbeError
 from dataset_script.release import ManifestRow, write_manifest
-from generation.backends import BackendOptions, backend_class, create_backend
+from generation.backends import BACKENDS, BackendOptions, backend_class, backends_help, create_backend
 from generation.face_tracks import FaceTrack, VideoTracks, source_track
 from generation.faces import FaceDetector, FaceError
 from generation.filters import CheckContext, run_checks, validate_checks
@@ -50,6 +52,8 @@ from generation.jobs import (
     BOOKKEEPING,
     DONE,
     ERROR,
+    PAIRINGS,
+    REAL_CLIPS,
     REJECTED,
     SOURCE_REAL_JOBS,
     Job,
@@ -60,22 +64,24 @@ from generation.jobs import (
 )
 from generation.video import write_video
 
+logger = get_logger("generation.generate")  # not __name__: run as a script, that is __main__
+"""Speaks in the main process only (accelerate's logger), so a multi-process run reports once."""
+
 INPUT_ERRORS = (FaceError, VideoReadError, VideoProbeError)
 """What bad input raises; such a job is recorded as an error and the run goes on."""
 
 
 @dataclass
 class GenerationConfig:
-    backend: Literal["fomm", "warp"] = field(metadata={"help": "fomm: FOMM with --checkpoint; warp: keypoint warp "
-                                                               "from MTCNN landmarks, no checkpoint"})  # fmt: skip
+    backend: str = field(metadata={"choices": sorted(BACKENDS), "help": backends_help()})
     sources: Path = field(metadata={"help": "folder of source face images or videos"})
     driving: Path = field(metadata={"help": "folder with one sub-folder of driving videos per action"})
     out: Path = field(metadata={"help": "output folder: the release layout plus manifest.csv"})
     checkpoint: Path | None = field(default=None, metadata={"help": "vox-cpk.pth.tar or its .safetensors (fomm)"})
-    pairing: Literal["all", "one_per_action"] = field(default="all", metadata={
+    pairing: str = field(default="all", metadata={"choices": PAIRINGS,
         "help": "all: every source with every driving video; one_per_action: each source with one driving video "
                 "of each action (the paper: many sources, a few driving videos per action)"})  # fmt: skip
-    real_clips: Literal["driving", "sources", "none"] = field(default="driving", metadata={
+    real_clips: str = field(default="driving", metadata={"choices": REAL_CLIPS,
         "help": "real clips from the face crops of the driving videos, of the source videos (the paper's real clips "
                 "are the VoxCeleb videos of its sources), or none"})  # fmt: skip
     identity_pattern: str | None = field(default=None, metadata={
@@ -256,7 +262,7 @@ def generate(config: GenerationConfig) -> Summary | None:
     if not state.is_main_process:
         return None
     summary = finish(config, jobs)
-    print(f"{len(jobs) - len(pending)} of {len(jobs)} jobs were finished before this run. {summary}")
+    logger.info("%d of %d jobs were finished before this run. %s", len(jobs) - len(pending), len(jobs), summary)
     return summary
 
 
@@ -265,10 +271,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = HfArgumentParser(GenerationConfig, description=__doc__.split("\n\n")[0])
     (config,) = parser.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
     try:
         generate(config)
     except (JobPlanError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        logger.error("%s", error)  # every process has the error; the main one says it
         return 2
     return 0
 

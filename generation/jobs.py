@@ -61,7 +61,9 @@ class Job:
 
 
 PAIRINGS = ("all", "one_per_action")
+"""Which driving videos animate each source (``generate.py --pairing``): see ``plan_jobs``."""
 REAL_CLIPS = ("driving", "sources", "none")
+"""Where the real clips come from (``generate.py --real_clips``): see ``plan_jobs``."""
 
 
 class Identities:

@@ -12,9 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .transformers_wrapper import cam_inputs, timm_model_of
-
-FAKE_CLASS = 1
+from .transformers_wrapper import FAKE_CLASS, cam_inputs, timm_model_of
 
 
 def class_activation_maps(model: nn.Module, pixel_values: torch.Tensor, target: int = FAKE_CLASS) -> torch.Tensor:

@@ -106,11 +106,19 @@ def is_saved_detector(name_or_path: str) -> bool:
     return (Path(name_or_path) / "config.json").is_file()
 
 
-def load_detector(name_or_path: str, freeze_backbone: bool = False) -> tuple[nn.Module, DetectorInfo]:
+def load_detector(
+    name_or_path: str, freeze_backbone: bool = False, input_size: int | None = None, crop_pct: float | None = None
+) -> tuple[nn.Module, DetectorInfo]:
     """A detector saved by ``save_detector``: a local folder, or a Hub id (``org/name``, needs the network).
 
-    Its input size, mean and std come from the saved ``pretrained_cfg``, so it sees what it was trained on.
+    Its input size, crop, mean and std come from the saved ``pretrained_cfg``, so it sees what it was trained on.
+    ``input_size`` or ``crop_pct`` given replace the saved ones (to evaluate or fine-tune at another input); a model
+    whose config fixes its input size (``fixed_input_size``, as ViTs) refuses another size.
     """
+    if input_size is not None and input_size <= 0:
+        raise ValueError(f"input_size must be a positive number of pixels, not {input_size}")
+    if crop_pct is not None and not crop_pct > 0:
+        raise ValueError(f"crop_pct must be positive, not {crop_pct}")
     if is_saved_detector(name_or_path):
         source = f"local-dir:{Path(name_or_path).resolve()}"
     elif Path(name_or_path).exists():
@@ -127,16 +135,37 @@ def load_detector(name_or_path: str, freeze_backbone: bool = False) -> tuple[nn.
         raise FileNotFoundError(f"cannot load the detector {name_or_path!r}: {error}") from error
     if model.get_classifier().out_features != len(LABELS):
         raise ValueError(f"{name_or_path} has {model.get_classifier().out_features} outputs, not real/fake")
+    saved_size = model.pretrained_cfg["input_size"][-1]
+    saved_crop = float(model.pretrained_cfg.get("crop_pct") or 1.0)
+    size = input_size or saved_size
+    crop = saved_crop if crop_pct is None else float(crop_pct)
+    if size != saved_size and model.pretrained_cfg.get("fixed_input_size"):
+        raise ValueError(f"{name_or_path} takes {saved_size}x{saved_size} inputs only (its pretrained_cfg fixes the "
+                         f"input size): cannot use input_size={size}")  # fmt: skip
+    if (size, crop) != (saved_size, saved_crop):
+        logger.info("%s: input %d, crop_pct %g instead of the saved %d, %g", name_or_path, size, crop, saved_size,
+                    saved_crop)  # fmt: skip
     if freeze_backbone:
         freeze_all_but_classifier(model)
-    size = model.pretrained_cfg["input_size"][-1]
     architecture = model.pretrained_cfg.get("architecture") or type(model).__name__.lower()
-    crop_pct = float(model.pretrained_cfg.get("crop_pct") or 1.0)
-    return model, DetectorInfo(architecture, size, f"trained detector {name_or_path}", freeze_backbone, crop_pct)
+    return model, DetectorInfo(architecture, size, f"trained detector {name_or_path}", freeze_backbone, crop)
 
 
 def detector(name_or_path: str, **kwargs) -> tuple[nn.Module, DetectorInfo]:
-    """``create_detector`` for a timm model name, ``load_detector`` for a saved detector (folder or Hub id)."""
+    """``create_detector`` for a timm model name, ``load_detector`` for a saved detector (folder or Hub id).
+
+    A saved detector takes ``freeze_backbone``, ``input_size`` and ``crop_pct``; any other option of
+    ``create_detector`` would change what it is (its weights, its head), so asking for one is an error, not ignored.
+    """
     if is_saved_detector(name_or_path) or (name_or_path not in timm.list_models() and "/" in name_or_path):
-        return load_detector(name_or_path, freeze_backbone=kwargs.get("freeze_backbone", False))
+        loaded = {key: kwargs.pop(key) for key in ("freeze_backbone", "input_size", "crop_pct") if key in kwargs}
+        if kwargs.get("num_classes") == len(LABELS):
+            kwargs.pop("num_classes")
+        if kwargs.get("pretrained") is None:
+            kwargs.pop("pretrained", None)
+        if kwargs:
+            raise ValueError(f"{name_or_path} is a saved detector, with its own weights and real/fake head: "
+                             f"{', '.join(f'{k}={v!r}' for k, v in kwargs.items())} cannot apply to it "
+                             "(these options are for timm model names)")  # fmt: skip
+        return load_detector(name_or_path, freeze_backbone=bool(loaded.pop("freeze_backbone", False)), **loaded)
     return create_detector(name_or_path, **kwargs)

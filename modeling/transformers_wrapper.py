@@ -18,6 +18,14 @@ from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
 
 from .factory import LABELS, DetectorInfo
 
+FAKE_CLASS = LABELS.index("fake")
+"""Where the fake class's logit is: every detector's ``id2label`` is ``LABELS``."""
+
+
+def fake_probability(logits: torch.Tensor) -> torch.Tensor:
+    """The fake probability of each row of (N, 2) real/fake logits (their softmax's fake entry, in float32)."""
+    return logits.float().softmax(-1)[:, FAKE_CLASS]
+
 
 def wrapper_config(model: nn.Module, info: DetectorInfo) -> TimmWrapperConfig:
     return TimmWrapperConfig(

@@ -15,10 +15,10 @@ import yaml
 from datasets import ClassLabel, Video, get_dataset_config_names, load_dataset
 
 import dataset_script.shards as shards
-from dataset_script.build import BuildConfig, BuildError, build
-from dataset_script.files import recover_interrupted_replace, replace_folder, retired_folder
+from dataset_script.build import BuildConfig, BuildError, build, parse_args
+from dataset_script.files import atomic_path, recover_interrupted_replace, replace_folder, retired_folder
 from dataset_script.schema import ACTIONS, QUALITIES
-from tests.conftest import make_clip, make_release
+from tests.factories import make_clip, make_release
 
 PER_FOLDER = 7  # 5 train, 1 validation, 1 test per folder
 
@@ -130,13 +130,22 @@ def test_bad_input_is_reported_and_nothing_is_written(tmp_path, breaker, message
     breaker(source)
     out = tmp_path / "repo"
     result = subprocess.run(
-        [sys.executable, "-m", "dataset_script.build", str(source), "--out", str(out), "--no-progress"],
+        [sys.executable, "-m", "dataset_script.build", str(source), "--out", str(out), "--no_progress"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
-    assert "summary:" in result.stderr and "--skip-bad-files" in result.stderr
+    assert "summary:" in result.stderr and "--skip_bad_files" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # not even a staging folder
+
+
+def test_flags_are_spelled_as_hf_does_and_the_dashed_spellings_still_work():
+    common = ["src", "--out", "repo", "--push_to_hub", "lab/x"]
+    flags = ["--real_folder", "originals", "--skip_bad_files", "--allow_missing_actions", "--no_progress"]
+    underscored = parse_args([*common, *flags])
+    assert parse_args([*common, *(flag.replace("_", "-") for flag in flags)]) == underscored
+    assert underscored.real_folder == "originals" and underscored.skip_bad_files and not underscored.progress
+    assert underscored.allow_missing_actions and underscored.push_to_hub == "lab/x"
 
 
 def test_skip_bad_files_builds_the_rest(tmp_path):
@@ -239,6 +248,36 @@ def _folder(path: Path, content: str) -> Path:
 
 class Crash(Exception):
     """Stands for the process dying at that point."""
+
+
+@pytest.mark.parametrize("as_folder", [False, True])
+def test_atomic_path_puts_a_whole_file_or_folder_in_place_or_nothing(tmp_path, as_folder):
+    target = tmp_path / "out" / "clip.mp4"
+
+    def write(partial: Path, text: str) -> None:
+        assert partial.parent == target.parent and partial.name.startswith(".") and partial.suffix == ".mp4"
+        if as_folder:
+            partial.mkdir()
+            (partial / "part").write_text(text)
+        else:
+            partial.write_text(text)
+
+    def read() -> str:
+        return (target / "part").read_text() if as_folder else target.read_text()
+
+    with atomic_path(target) as partial:
+        write(partial, "first")
+    with pytest.raises(Crash), atomic_path(target) as partial:
+        write(partial, "half")
+        raise Crash
+    assert read() == "first" and sorted(p.name for p in target.parent.iterdir()) == ["clip.mp4"]
+    with atomic_path(target) as partial:  # a folder replaces the one before it
+        write(partial, "second")
+    assert read() == "second" and sorted(p.name for p in target.parent.iterdir()) == ["clip.mp4"]
+    with pytest.raises(Crash), atomic_path(target, keep_on_failure=True) as partial:
+        write(partial, "kept")
+        raise Crash
+    assert read() == "second" and partial.exists()  # left for a rerun to reuse
 
 
 @pytest.mark.parametrize("crash_at,survivor", [("set_aside", "old"), ("move_in", "old"), ("delete_old", "new")])

@@ -160,6 +160,22 @@ def test_a_bad_layout_is_refused_with_what_to_fix(inputs, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_choices_of_the_command_line_are_the_registries(capsys):
+    from transformers import HfArgumentParser
+
+    from generation.backends import BACKENDS
+    from generation.jobs import PAIRINGS, REAL_CLIPS
+
+    parser = HfArgumentParser(GenerationConfig)
+    described = " ".join(parser.format_help().split())
+    for choices in (sorted(BACKENDS), PAIRINGS, REAL_CLIPS):
+        assert "{" + ",".join(choices) + "}" in described
+    assert all(f"{name}: {factory.summary}" in described for name, factory in BACKENDS.items())
+    with pytest.raises(SystemExit):
+        parser.parse_args_into_dataclasses(["--backend", "nope", "--sources", "s", "--driving", "d", "--out", "o"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
 def test_landmark_frames_recover_the_affine_motion_of_the_face():
     size = 256
     template = (LANDMARK_TEMPLATE + 1) * size / 2  # in crop pixels
@@ -236,8 +252,8 @@ def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
     from dataset_script.build import main as build_main
 
     repo = tmp_path / "deepfake_mnist_plus"
-    assert build_main([str(two_process_run), "--out", str(repo), "--qualities", "raw", "--allow-missing-actions",
-                       "--no-progress"]) == 0  # fmt: skip
+    assert build_main([str(two_process_run), "--out", str(repo), "--qualities", "raw", "--allow_missing_actions",
+                       "--no_progress"]) == 0  # fmt: skip
     rows = load_dataset(str(repo), "raw", split="train")
     assert len(rows) > 0 and set(rows["label"]) <= {0, 1}
     for row in rows:
@@ -272,7 +288,7 @@ def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run,
 
 def test_bad_inputs_and_failed_checks_are_recorded_not_dropped(tmp_path, inputs):
     from generation.fomm import build_vox256
-    from tests.test_fomm import write_official_style_checkpoint
+    from tests.factories import write_official_style_checkpoint
 
     sources, driving = tmp_path / "sources", tmp_path / "driving" / "yaw"
     sources.mkdir()

@@ -1,4 +1,4 @@
-"""--push-to-hub against a local stand-in for the Hub API: the same configs come back through load_dataset."""
+"""--push_to_hub against a local stand-in for the Hub API: the same configs come back through load_dataset."""
 
 import subprocess
 import sys
@@ -27,7 +27,7 @@ def test_push_to_hub_round_trip(hub, tmp_path, small_release):
     hub.repos["datasets/lab/deepfake_mnist_plus"] = {stale: b"not this build's rows"}
     hub.commits["datasets/lab/deepfake_mnist_plus"] = "1" * 40
     command = [sys.executable, "-m", "dataset_script.build", str(small_release), "--out", str(out), "--qualities",
-               "raw,c40", "--push-to-hub", "lab/deepfake_mnist_plus", "--no-progress"]  # fmt: skip
+               "raw,c40", "--push_to_hub", "lab/deepfake_mnist_plus", "--no_progress"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     stored = hub.repos["datasets/lab/deepfake_mnist_plus"]

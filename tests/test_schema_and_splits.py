@@ -4,6 +4,7 @@ import pytest
 
 from dataset_script.schema import (
     ACTIONS,
+    FAKE,
     LABEL_NAMES,
     RELEASE_FOLDER_TO_ACTION,
     all_config_names,
@@ -14,6 +15,16 @@ from dataset_script.splits import identity_split, paper_split, split_sizes
 
 def test_labels_follow_faceforensics_convention():
     assert LABEL_NAMES.index("real") == 0 and LABEL_NAMES.index("fake") == 1
+
+
+def test_detectors_label_and_score_their_outputs_as_the_schema_does():
+    import torch
+
+    from modeling import FAKE_CLASS, LABELS, fake_probability  # modeling may not import the schema: tied here
+
+    assert LABELS == LABEL_NAMES and FAKE_CLASS == FAKE
+    probability = fake_probability(torch.tensor([[0.0, 0.0], [1.0, 3.0]], dtype=torch.bfloat16))
+    assert probability.dtype == torch.float32 and torch.allclose(probability, torch.sigmoid(torch.tensor([0.0, 2.0])))
 
 
 def test_release_folders_map_onto_every_action_once():

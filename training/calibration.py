@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dataset_script.schema import FAKE
+
 logger = logging.getLogger(__name__)
 
 ECE_BINS = 15
@@ -30,7 +32,7 @@ class SeparatedFrames(ValueError):
     """Held-out frames that the detector gets all right: they leave the temperature undetermined (T -> 0)."""
 
 
-def fake_margin(logits: torch.Tensor, fake_index: int = 1) -> torch.Tensor:
+def fake_margin(logits: torch.Tensor, fake_index: int = FAKE) -> torch.Tensor:
     """``z_fake - z_real`` of (N, 2) logits: all a two-class softmax depends on."""
     if logits.ndim != 2 or logits.shape[1] != 2:
         raise ValueError(f"expected (N, 2) real/fake logits, got shape {tuple(logits.shape)}")

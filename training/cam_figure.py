@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,12 @@ from transformers import HfArgumentParser
 
 from dataset_script.frames import VideoFrames, evenly_spaced_indices, normalise_frames
 from dataset_script.schema import ACTIONS, FAKE
-from modeling import load_detector
+from modeling import fake_probability, load_detector
 from modeling.cam import class_activation_maps, overlay
 from training.data import load_split, split_name
-from training.evaluation import fake_probability
 from training.records import save_figure_atomically
+
+logger = logging.getLogger("training.cam_figure")
 
 
 @dataclass
@@ -90,6 +92,8 @@ def write_figure(rows, output: Path, title: str) -> Path:
 
 def main(argv: list[str] | None = None) -> Path:
     (args,) = HfArgumentParser(CamArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
     try:
         rows = action_rows(args)
     except (FileNotFoundError, ValueError) as error:
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> Path:
         f"class activation maps (fake): {Path(args.model_name_or_path).name}, {args.dataset_config_name} {args.split}"
     )
     path = write_figure(rows, Path(args.output), title)
-    print(f"wrote {path}")
+    logger.info("wrote %s", path)
     return path
 
 

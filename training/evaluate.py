@@ -12,6 +12,7 @@ action's fakes against all the reals of the split); a markdown table is printed 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from training.evaluation import Predictions, predict
 from training.metrics import SingleClassError
 from training.records import package_versions
 from training.tables import markdown_table
+
+logger = logging.getLogger("training.evaluate")
 
 METRIC_KEYS = ("frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap")
 
@@ -109,6 +112,8 @@ def evaluate(args: EvaluateArguments) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
     try:
         result = evaluate(args)
     except (FileNotFoundError, ValueError, VideoReadError) as error:
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nper action ({quality}: that action's fakes against all reals)\n")
         print(metrics_table(metrics["per_action"], "action"))
     if args.output:
-        print(f"\nwrote {write_text_atomically(Path(args.output), json.dumps(result, indent=2))}")
+        logger.info("wrote %s", write_text_atomically(Path(args.output), json.dumps(result, indent=2)))
     return result
 
 

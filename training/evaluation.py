@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames
-from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE
-from modeling.transformers_wrapper import timm_model_of
+from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
+from modeling.transformers_wrapper import fake_probability, timm_model_of
 
 from .data import with_sampling
 from .metrics import detection_metrics
@@ -37,10 +37,6 @@ class Predictions:
     def select_videos(self, rows: np.ndarray) -> Predictions:
         keep = np.isin(self.video_index, rows)
         return Predictions(self.video_index[keep], self.labels[keep], self.fake_probability[keep])
-
-
-def fake_probability(logits: torch.Tensor) -> torch.Tensor:
-    return logits.float().softmax(-1)[:, FAKE]
 
 
 @torch.inference_mode()

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from dataset_script.schema import FAKE, LABEL_NAMES, REAL
+
 THRESHOLD = 0.5
 
 
@@ -21,12 +23,12 @@ class SingleClassError(ValueError):
 
 def _check_two_classes(labels: np.ndarray, what: str) -> None:
     present = set(np.unique(labels).tolist())
-    if present != {0, 1}:
-        names = {0: "real", 1: "fake"}
+    if present != {REAL, FAKE}:
+        names = dict(enumerate(LABEL_NAMES))
         have = ", ".join(names.get(v, str(v)) for v in sorted(present)) or "nothing"
         raise SingleClassError(
-            f"{what}: AUC, EER and AP need both real (0) and fake (1) examples, but the labels hold only {have}; "
-            "evaluate a split (or subset) that has both classes"
+            f"{what}: AUC, EER and AP need both real ({REAL}) and fake ({FAKE}) examples, but the labels hold only "
+            f"{have}; evaluate a split (or subset) that has both classes"
         )
 
 

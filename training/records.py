@@ -1,21 +1,20 @@
-"""What runs write down: figures replaced atomically (temp file, then rename; text files through
-``dataset_script.files``), and the package versions recorded."""
+"""What runs write down: figures replaced atomically (a temp file, then a rename, through
+``dataset_script.files`` as every file the project writes), and the package versions recorded."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from dataset_script.files import atomic_path
 
 
 def save_figure_atomically(figure, path: Path, dpi: int = 100) -> Path:
     """Save a matplotlib figure as ``path`` (its suffix gives the format), atomically, and close it."""
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    figure.savefig(partial, dpi=dpi)
+    with atomic_path(path) as partial:  # keeps the suffix, which gives matplotlib the format
+        figure.savefig(partial, dpi=dpi)
     plt.close(figure)
-    os.replace(partial, path)
     return path
 
 

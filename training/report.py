@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
 from training import paper_results
 from training.tables import markdown_table as table
+
+logger = logging.getLogger("training.report")
 
 ORDER = ("table3", "table4", "table5", "figure3", "figure4", "figure5", "figure6")
 PAPER_TABLES = {
@@ -102,11 +105,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--experiments", type=Path, default=Path("experiments"))
     parser.add_argument("--out", type=Path, help="default: EXPERIMENTS/report.md")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
     if not args.experiments.is_dir():
         raise SystemExit(f"{args.experiments} does not exist: run `python -m training.experiments ...` first")
     out = args.out or args.experiments / "report.md"
     build_report(args.experiments, out)
-    print(f"wrote {out}")
+    logger.info("wrote %s", out)
     return str(out)
 
 

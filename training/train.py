@@ -34,8 +34,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
-from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE, QUALITIES
-from modeling import PAPER_MODELS, DetectorInfo, detector, save_detector, timm_model_of, wrap
+from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, QUALITIES
+from modeling import PAPER_MODELS, DetectorInfo, detector, fake_probability, save_detector, timm_model_of, wrap
 from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
 from training.calibration import Calibration, calibrate
 from training.data import MIXED, Subset, apply_subset, class_counts, load_split, split_name, with_sampling
@@ -59,12 +59,12 @@ def frames_and_labels(rows: list[dict]) -> dict[str, torch.Tensor]:
 
 def mse_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
     """MesoNet's objective: squared error between the fake probability and the label."""
-    return F.mse_loss(outputs.logits.float().softmax(-1)[:, FAKE], labels.float())
+    return F.mse_loss(fake_probability(outputs.logits), labels.float())
 
 
 def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
     logits = torch.as_tensor(prediction.predictions)
-    probability = logits.float().softmax(-1)[:, FAKE].numpy()
+    probability = fake_probability(logits).numpy()
     labels = prediction.label_ids
     return {"frame_accuracy": accuracy(labels, probability), "frame_auc": auc(labels, probability, "validation")}
 
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
             subset={k: v for k, v in asdict(subset).items() if v is not None}, test_metrics=test_metrics,
             versions=package_versions(), training_data=training_data, calibration=calibration,
         )  # fmt: skip
-        (output / "README.md").write_text(card.render())
+        write_text_atomically(output / "README.md", card.render())
         summary = {"train": train_result.metrics, "test": test_metrics, "model": info.name, "init": info.init,
                    "data": asdict(data_args), "train_counts": counts, "training_data": asdict(training_data),
                    "calibration": calibration.to_dict() if calibration else None}  # fmt: skip

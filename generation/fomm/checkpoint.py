@@ -9,15 +9,19 @@ converted ``.safetensors`` (keys prefixed ``kp_detector.`` and ``generator.``).
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from dataset_script.files import atomic_path
+
 from .generator import OcclusionAwareGenerator
 from .keypoint_detector import KeypointDetector
+
+logger = logging.getLogger("generation.fomm.checkpoint")  # not __name__: run with -m, that is __main__
 
 VOX256 = {
     "common": {"num_kp": 10, "num_channels": 3},
@@ -107,10 +111,8 @@ def convert(source: str | Path, out: str | Path) -> Path:
     tensors = {f"{part}.{k}": v.contiguous() for part, module in zip(PARTS, (kp_detector, generator), strict=True)
                for k, v in module.state_dict().items()}  # fmt: skip
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(temporary), metadata={"format": "pt", "model": "fomm-vox256"})
-    os.replace(temporary, out)
+    with atomic_path(out, per_process=True) as partial:
+        save_file(tensors, str(partial), metadata={"format": "pt", "model": "fomm-vox256"})
     return out
 
 
@@ -123,12 +125,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", type=Path, help="vox-cpk.pth.tar")
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
     try:
         out = convert(args.checkpoint, args.out)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(str(error)) from error
     kp_detector, generator = load_vox256(out)
-    print(f"wrote {out}: keypoint detector {_count(kp_detector):,} and generator {_count(generator):,} parameters")
+    logger.info("wrote %s: keypoint detector %s and generator %s parameters", out, f"{_count(kp_detector):,}",
+                f"{_count(generator):,}")  # fmt: skip
 
 
 if __name__ == "__main__":

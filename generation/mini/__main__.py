@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
 from .generate import SIZES, generate
+
+logger = logging.getLogger("generation.mini")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke: 7 identities x 16 frames; default: 20 x 48; large: 60 x 64")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical videos")
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO)  # fmt: skip
     started = time.perf_counter()
     generate(args.out, SIZES[args.size], seed=args.seed, workers=args.workers, progress=not args.no_progress)
-    print(f"wrote the {args.size} mini to {args.out} in {time.perf_counter() - started:.1f} s "
-          f"(contact sheet: {args.out / 'contact_sheet.png'})")  # fmt: skip
+    logger.info("wrote the %s mini to %s in %.1f s (contact sheet: %s)", args.size, args.out,
+                time.perf_counter() - started, args.out / "contact_sheet.png")  # fmt: skip
     return 0
 
 

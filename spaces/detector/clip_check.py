@@ -24,9 +24,9 @@ import yaml
 
 from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices, fit_frames_uint8, normalise_frames
 from dataset_script.probe import VideoMetadata, VideoProbeError, read_metadata
-from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, FAKE
+from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
 from generation.faces import FaceDetector, FaceError, crop_face, main_face
-from modeling import detector, timm_model_of
+from modeling import detector, fake_probability, timm_model_of
 from modeling.cam import class_activation_maps, overlay
 
 logger = logging.getLogger(__name__)
@@ -327,8 +327,7 @@ class ClipChecker:
         pixels = normalise_frames(crops, cfg).to(self.device)
         temperature = self.cards[model_name].temperature
         with torch.inference_mode():
-            logits = inner(pixels).float()
-            scores = (logits / (temperature or 1.0)).softmax(-1)[:, FAKE].cpu().numpy()
+            scores = fake_probability(inner(pixels).float() / (temperature or 1.0)).cpu().numpy()
         started = clock.lap("model", started)
         shown = evenly_spaced_indices(len(kept), self.cam_frames)
         cams = class_activation_maps(inner, pixels[shown]).cpu().numpy()
