@@ -1,9 +1,8 @@
-"""Fixture factories: tiny release-layout folders made with real ffmpeg encodes, in tmp_path."""
+"""Fixtures: a session's own caches, and tiny data in tmp_path built with the factories of ``tests.factories``."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,53 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from dataset_script.release import ManifestRow, release_folder, write_manifest  # noqa: E402
-from dataset_script.schema import ACTIONS  # noqa: E402
-
-
-def make_clip(path: Path, frames: int = 16, size: int = 64, seed: int = 0, fps: int = 25) -> Path:
-    """A short H.264 clip whose content depends on ``seed`` (moving test pattern plus seeded noise)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    source = f"testsrc2=size={size}x{size}:rate={fps},noise=alls={10 + seed % 30}:allf=t,hue=h={seed * 37 % 360}"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-         "-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
-def make_release(
-    root: Path,
-    per_folder: int = 7,
-    frames: int = 16,
-    size: int = 64,
-    real_folder: str = "original",
-    with_manifest: bool = False,
-    identities: int = 7,
-) -> Path:
-    """A release-layout folder: every action folder (release names) and a real folder, ``per_folder`` clips each."""
-    rows, seed = [], 0
-    for action in [None, *ACTIONS]:
-        folder = real_folder if action is None else release_folder(action)
-        for index in range(per_folder):
-            name = f"{index:04d}.mp4"
-            make_clip(root / folder / name, frames=frames, size=size, seed=seed)
-            seed += 1
-            source = f"id{(index + seed) % identities:02d}"
-            rows.append(
-                ManifestRow(
-                    file=f"{folder}/{name}",
-                    label="real" if action is None else "fake",
-                    action=action or "",
-                    source_id=source,
-                    driving_id="" if action is None else f"id{(index + seed + 1) % identities:02d}",
-                    seed=seed,
-                )
-            )
-    if with_manifest:
-        write_manifest(root, rows)
-    return root
+from tests.factories import make_clip, make_release  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -111,3 +64,16 @@ def smoke_mini_repo(tmp_path_factory) -> Path:
     generate(root / "mini", SIZES["smoke"], seed=3, progress=False)
     return build(BuildConfig(source=root / "mini", out=root / "deepfake_mnist_plus", qualities=("raw",),
                              progress=False))  # fmt: skip
+
+
+@pytest.fixture
+def hf_hub_cache(tmp_path, monkeypatch) -> Path:
+    """An empty Hugging Face hub cache for this test (in-process and for subprocesses), whatever the machine's
+    holds: what is in it is what the test puts there (``tests.factories.cache_timm_weights``)."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf_hub_cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache

@@ -11,6 +11,7 @@ import torch
 from generation.fomm import build_vox256, load_vox256
 from generation.fomm.checkpoint import calibrate_batch_norm
 from generation.fomm.checkpoint import main as convert_main
+from tests.factories import write_official_style_checkpoint
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "fomm-vox256"  # the official checkpoint's manifest
 
@@ -53,20 +54,6 @@ def test_forward_outputs_have_the_reference_shapes(networks):
     assert keypoints["value"].abs().max() <= 1.0  # a softmax-weighted mean of grid positions
     assert 0.0 <= float(out["prediction"].min()) and float(out["prediction"].max()) <= 1.0
     assert torch.allclose(out["mask"].sum(1), torch.ones(1, 64, 64), atol=1e-5)
-
-
-def write_official_style_checkpoint(path: Path, networks, **replace) -> dict:
-    kp_detector, generator = networks
-    # values other than the fresh networks', so a test sees they were loaded (relative: variances stay positive)
-    generator_state = {k: v * (1 + 0.01 * torch.randn_like(v)) if v.is_floating_point() else v
-                       for k, v in generator.state_dict().items()}  # fmt: skip
-    checkpoint = {"generator": generator_state, "kp_detector": kp_detector.state_dict(),
-                  "discriminator": {"down_blocks.0.conv.weight": torch.zeros(1)},
-                  "optimizer_generator": {"state": {}, "param_groups": [{"lr": 2e-4, "params": [0]}]},
-                  "epoch": 99}  # fmt: skip
-    checkpoint.update(replace)
-    torch.save(checkpoint, path)
-    return checkpoint
 
 
 def test_loads_a_checkpoint_of_the_official_structure_strictly(tmp_path, networks):
@@ -165,3 +152,21 @@ def test_the_best_reference_frame_is_the_pose_closest_to_the_source():
     driving = torch.stack([square * torch.tensor([2.0, 1.0]), square * 3 + 5, square + torch.tensor([0.3, 0.0])])
     driving[2, 4] += 0.2  # the same pose, nose a little off
     assert best_reference_frame((square * 0.5)[None], driving) == 1  # size and place do not matter
+
+
+def test_animating_from_a_reference_frame_equals_the_demos_forwards_and_backwards_passes(networks):
+    """The FOMM demo's --find_best_frame animates driving[best:] and driving[:best + 1] reversed, each from its first
+    frame, and joins them; ``animate(reference_frame=best)`` (what generate.py's --best_frame uses) must match."""
+    from generation.fomm.animate import animate, per_frame_reference
+
+    kp_detector, generator = networks
+    torch.manual_seed(3)
+    source, driving, best = torch.rand(1, 3, 128, 128), torch.rand(4, 3, 128, 128), 2
+    ours = animate(kp_detector, generator, source, driving, reference_frame=best)
+    forwards = per_frame_reference(kp_detector, generator, source, driving[best:])
+    backwards = per_frame_reference(kp_detector, generator, source, driving[: best + 1].flip(0))
+    demo = torch.cat([backwards.flip(0)[:-1], forwards])
+    assert ours.shape == demo.shape == (4, 3, 128, 128)
+    assert (ours - demo).abs().max() < 1e-4
+    from_first = animate(kp_detector, generator, source, driving)
+    assert (from_first - demo).abs().max() > 1e-3  # the reference frame matters, so agreement means something

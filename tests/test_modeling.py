@@ -1,5 +1,7 @@
 """Detectors: the registry, MesoInception-4, and saving in a form both transformers and timm load."""
 
+import json
+
 import pytest
 import timm
 import torch
@@ -7,6 +9,7 @@ from transformers import AutoModelForImageClassification
 
 import modeling
 from modeling import PAPER_MODELS, cam_inputs, create_detector, save_detector
+from tests.factories import cache_timm_weights
 
 
 def test_mesoinception4_is_registered_with_its_pretrained_cfg():
@@ -19,20 +22,33 @@ def test_mesoinception4_is_registered_with_its_pretrained_cfg():
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_MODELS))
-def test_every_paper_model_builds_with_two_classes_and_its_input_size(name):
+def test_every_paper_model_builds_with_two_classes_and_its_input_size(name, hf_hub_cache):
     model, info = create_detector(name, pretrained=None)
     assert model.get_classifier().out_features == 2
     assert info.input_size == PAPER_MODELS[name]
-    assert info.init == "random"  # no ImageNet weights can be in this machine's cache
+    assert info.init == "random"  # the test's cache is empty, whatever the machine's holds
 
 
-def test_any_timm_model_and_a_clear_error_for_unknown_names():
+def test_any_timm_model_and_a_clear_error_for_unknown_names(hf_hub_cache):
     model, info = create_detector("resnet18", pretrained=None)
     assert model.get_classifier().out_features == 2 and info.input_size == 224
     with pytest.raises(ValueError, match="unknown model 'resnet5000'"):
         create_detector("resnet5000")
     with pytest.raises(FileNotFoundError, match="no ImageNet weights"):
         create_detector("resnet18", pretrained=True)
+
+
+def test_imagenet_weights_in_the_cache_are_used_and_recorded(hf_hub_cache):
+    torch.manual_seed(0)
+    imagenet = timm.create_model("test_resnet").state_dict()  # a 1000-class head, as timm's hub weights have
+    cache_timm_weights(hf_hub_cache, "test_resnet", imagenet)
+    for pretrained in (None, True):
+        model, info = create_detector("test_resnet", pretrained=pretrained)
+        assert info.init == "imagenet" and model.get_classifier().out_features == 2
+        backbone = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+        assert backbone and all(torch.equal(value, imagenet[key]) for key, value in backbone.items())
+    _, info = create_detector("test_resnet", pretrained=False)
+    assert info.init == "random"
 
 
 def test_xception_can_train_its_classifier_only():
@@ -94,3 +110,34 @@ def test_load_detector_reads_saved_folders_and_names_what_is_wrong(tmp_path):
         modeling.load_detector(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="neither a timm model name"):
         modeling.load_detector("not-a-model")
+
+
+def test_a_saved_detector_takes_another_input_size_and_crop_when_asked(tmp_path):
+    model, info = create_detector("mesoinception4_hp", input_size=128, crop_pct=0.5)
+    saved = str(save_detector(model, info, tmp_path / "saved"))
+    _, kept = modeling.detector(saved)
+    assert (kept.input_size, kept.crop_pct) == (128, 0.5)
+    loaded, changed = modeling.detector(saved, input_size=256, crop_pct=1.0, pretrained=None, num_classes=2)
+    assert (changed.input_size, changed.crop_pct) == (256, 1.0)
+    cfg = changed.pretrained_cfg(loaded)  # what every reader of frames uses
+    assert cfg["input_size"] == (3, 256, 256) and cfg["crop_pct"] == 1.0
+    assert loaded.eval()(torch.randn(1, 3, 256, 256)).shape == (1, 2)
+    _, only_crop = modeling.load_detector(saved, crop_pct=0.75)
+    assert (only_crop.input_size, only_crop.crop_pct) == (128, 0.75)
+
+
+def test_a_saved_detector_refuses_what_cannot_apply_to_it(tmp_path):
+    model, info = create_detector("mesoinception4", input_size=64)
+    saved = save_detector(model, info, tmp_path / "saved")
+    with pytest.raises(ValueError, match="pretrained=False cannot apply"):
+        modeling.detector(str(saved), pretrained=False)
+    with pytest.raises(ValueError, match="num_classes=3 cannot apply"):
+        modeling.detector(str(saved), num_classes=3)
+    with pytest.raises(ValueError, match="input_size must be a positive"):
+        modeling.detector(str(saved), input_size=0)
+    config = json.loads((saved / "config.json").read_text())
+    config["pretrained_cfg"]["fixed_input_size"] = True  # as a ViT's
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="takes 64x64 inputs only"):
+        modeling.detector(str(saved), input_size=96)
+    assert modeling.detector(str(saved), input_size=64, crop_pct=0.5)[1].crop_pct == 0.5  # the crop may change

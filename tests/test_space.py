@@ -14,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import timm
+import torch
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
 sys.path.insert(0, str(SPACE))
 
 from clip_check import ClipChecker, ClipLimits, ClipRejected, read_detector_card  # noqa: E402
 
+from dataset_script.frames import normalise_frames  # noqa: E402
 from modeling import create_detector, save_detector  # noqa: E402
 from training.calibration import Calibration  # noqa: E402
 from training.model_card import GENERATED, SYNTHETIC_MINI, ModelCard, TrainingData  # noqa: E402
@@ -27,6 +30,25 @@ from training.model_card import GENERATED, SYNTHETIC_MINI, ModelCard, TrainingDa
 
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def frame_fake_probabilities(detector_dir: Path, crops: list[np.ndarray]) -> np.ndarray:
+    """Each (H, W, 3) uint8 crop's fake probability, computed apart from the Space's checker: timm loads the saved
+    folder with its saved input config, the fake class is the one config.json names "fake", softmax of its logits."""
+    config = json.loads((detector_dir / "config.json").read_text())
+    names = config.get("label_names") or [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    fake = names.index("fake")  # transformers 5 writes label_names, older ones id2label
+    model = timm.create_model(f"local-dir:{detector_dir}", pretrained=True).eval()
+    pixels = normalise_frames(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2), model.pretrained_cfg)
+    with torch.inference_mode():
+        return model(pixels).softmax(-1)[:, fake].double().numpy()
+
+
+def expected_verdict(detector_dir: Path, report) -> str:
+    """The verdict the report must carry: the mean of the frames' fake probabilities, computed apart, against 0.5."""
+    probabilities = frame_fake_probabilities(detector_dir, [frame.crop for frame in report.frames])
+    assert np.allclose([frame.fake_score for frame in report.frames], probabilities, atol=1e-5)
+    return "fake" if probabilities.mean() >= 0.5 else "real"
 
 
 def write_card(
@@ -122,9 +144,9 @@ EXPECTED_MESSAGES = {
 
 
 @pytest.mark.parametrize("kind", ["real", "fake"])
-def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, mini_clips, kind):
+def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, detector_dir, mini_clips, kind):
     report = checker.check(mini_clips[kind])
-    assert 0.0 <= report.fake_score <= 1.0 and report.verdict in ("real", "fake")
+    assert 0.0 <= report.fake_score <= 1.0 and report.verdict == expected_verdict(detector_dir, report)
     assert report.fake_score == pytest.approx(sum(f.fake_score for f in report.frames) / len(report.frames))
     smoke_frames = 16  # the smoke mini's clips are shorter than 32 frames: every frame is used
     assert len(report.frames) + len(report.frames_without_face) == smoke_frames
@@ -135,6 +157,7 @@ def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, mini_cl
     assert set(report.seconds) == {"decode", "face crop", "model", "CAM"}
     whole = checker.check(mini_clips[kind], already_cropped=True)
     assert len(whole.frames) == smoke_frames and "face crop" not in whole.seconds
+    assert whole.verdict == expected_verdict(detector_dir, whole)
     assert whole.fake_score != report.fake_score  # other pixels, another score
 
 
@@ -142,6 +165,20 @@ def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, mini_cl
 def test_every_bad_input_is_refused_with_a_clear_message(checker, bad_clips, kind):
     with pytest.raises(ClipRejected, match=EXPECTED_MESSAGES[kind]):
         checker.check(bad_clips[kind])
+
+
+@pytest.mark.parametrize("verdict", ["real", "fake"])
+def test_the_verdict_is_the_class_the_frames_lean_to(detector_dir, mini_clips, tmp_path, verdict):
+    """A detector whose head leans hard to one class: every frame and the verdict must say that class."""
+    model, info = create_detector("mesoinception4_hp", pretrained=False, input_size=64, crop_pct=0.5)
+    with torch.no_grad():
+        model.get_classifier().weight.zero_()
+        model.get_classifier().bias.copy_(torch.tensor([4.0, -4.0] if verdict == "real" else [-4.0, 4.0]))
+    leaning = save_detector(model, info, tmp_path / f"says-{verdict}")
+    report = ClipChecker([str(leaning)], cam_frames=1).check(mini_clips["real"], already_cropped=True)
+    fake_score = 1 / (1 + np.exp(-8.0)) if verdict == "fake" else 1 / (1 + np.exp(8.0))
+    assert all(frame.fake_score == pytest.approx(fake_score) for frame in report.frames)
+    assert report.verdict == verdict and report.fake_score == pytest.approx(fake_score)
 
 
 def test_an_odd_pixel_format_and_size_is_checked(checker, mini_clips, tmp_path):
@@ -198,13 +235,19 @@ def served_app(detector_dir, smoke_mini_repo, tmp_path_factory):
     log.close()
 
 
-def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(served_app, mini_clips, bad_clips):
+def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(
+    served_app, checker, detector_dir, mini_clips, bad_clips
+):
     from gradio_client import Client, handle_file
 
+    verdicts = {}  # what the served app must answer: the checker's verdicts, themselves checked against frames
+    for kind in ("fake", "real"):
+        report = checker.check(mini_clips[kind], already_cropped=True)
+        verdicts[kind] = expected_verdict(detector_dir, report)
     client = Client(served_app, verbose=False)
     label, about, plot, gallery, details = client.predict(handle_file(str(mini_clips["fake"])), True,
                                                           api_name="/predict")  # fmt: skip
-    assert label["label"] in ("real", "fake") and not label.get("confidences")  # uncalibrated: no confidence bars
+    assert label["label"] == verdicts["fake"] and not label.get("confidences")  # uncalibrated: no confidence bars
     assert f"**{label['label']}**: fake score 0." in about and "not a probability" in about
     assert "means nothing" in about and "`demo_output/deepfake_mnist_plus`" in about
     assert len(gallery) == 16 and "Frames used:** 16" in details  # 8 crops and their CAMs
@@ -213,14 +256,14 @@ def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(s
     with pytest.raises(Exception, match="already a face crop"):
         client.predict(handle_file(str(bad_clips["no face"])), False, api_name="/predict")
     again, *_ = client.predict(handle_file(str(mini_clips["real"])), True, api_name="/predict")
-    assert again["label"] in ("real", "fake")  # still serving
+    assert again["label"] == verdicts["real"]  # still serving
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, mini_clips, tmp_path):
+def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, checker, detector_dir, mini_clips, tmp_path):
     assert CHROMIUM and CHROMEDRIVER, "install Debian's chromium and chromium-driver (make setup does)"
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -249,7 +292,10 @@ def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, mini_cli
         browser.find_element(By.XPATH, "//button[normalize-space()='Check']").click()
         wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Frames used"))
         body = browser.find_element(By.TAG_NAME, "body").text
-        assert "Frames used: 16" in body and ("fake" in body and "real" in body)
+        assert "Frames used: 16" in body
+        report = checker.check(mini_clips["fake"], already_cropped=True)
+        shown = browser.find_element(By.CSS_SELECTOR, "[data-testid='label-output-value']").text.strip()
+        assert shown == expected_verdict(detector_dir, report)  # the page's verdict, not just the two words
         assert "not a probability" in body and "means nothing" in body
         screenshot = tmp_path / "space.png"
         browser.save_screenshot(str(screenshot))
@@ -258,6 +304,37 @@ def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, mini_cli
             shutil.copy(screenshot, target)
     finally:
         browser.quit()
+
+
+SPLITS_COLUMNS = ["video_id", "label", "action", "source_id", "driving_id", "source_file", "width", "height",
+                  "num_frames", "fps", "split", "identity_split"]  # fmt: skip
+
+
+@pytest.mark.parametrize("identities", [True, False])
+def test_examples_are_test_clips_of_a_built_repo_with_or_without_identity_splits(tmp_path, identities):
+    """The build always writes the identity_split column, empty where identities are unknown: then the paper's
+    split says which clips are test clips."""
+    from app import find_examples
+
+    clips = {  # video_id: (label, paper split, identity split)
+        "real/00000": ("real", "train", "test"), "real/00001": ("real", "test", "train"),
+        "real/00002": ("real", "test", "test"), "yaw/00000": ("fake", "test", "validation"),
+        "yaw/00001": ("fake", "validation", "test"), "nod/00000": ("fake", "test", "test"),
+    }  # fmt: skip
+    lines = [",".join(SPLITS_COLUMNS)]
+    for video_id, (label, split, identity_split) in clips.items():
+        action = "" if label == "real" else video_id.split("/")[0]
+        lines.append(f"{video_id},{label},{action},p1,,{video_id}.mp4,64,64,16,25,{split},"
+                     f"{identity_split if identities else ''}")  # fmt: skip
+        (tmp_path / "raw" / video_id).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "raw" / f"{video_id}.mp4").write_bytes(b"clip")
+    (tmp_path / "splits.csv").write_text("\n".join(lines) + "\n")
+    column = 2 if identities else 1
+    expected = [str(tmp_path / "raw" / f"{video_id}.mp4") for label in ("fake", "real")
+                for video_id, row in clips.items() if row[0] == label and row[column] == "test"]  # fmt: skip
+    assert find_examples(tmp_path) == expected and len(expected) == 4
+    (tmp_path / "raw" / "nod" / "00000.mp4").unlink()  # a clip the repo lacks is not offered
+    assert str(tmp_path / "raw" / "nod" / "00000.mp4") not in find_examples(tmp_path)
 
 
 def test_several_detectors_are_offered_in_a_dropdown(detector_dir, tmp_path):

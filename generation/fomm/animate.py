@@ -62,7 +62,9 @@ def animate(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor, 
             options: AnimationOptions = DEFAULT_OPTIONS, reference_frame: int = 0) -> torch.Tensor:  # fmt: skip
     """The source (1, 3, H, W) animated by every driving frame (N, 3, H, W); float in [0, 1], (N, 3, H, W).
 
-    Motion is measured from driving frame ``reference_frame`` (see ``best_reference_frame``).
+    Motion is measured from driving frame ``reference_frame`` (see ``best_reference_frame``). Each output frame
+    depends only on its driving frame and the reference, so this gives what the FOMM demo's ``--find_best_frame``
+    gets by animating forwards from that frame and backwards to the start, in one pass and in order.
     """
     device = next(generator.parameters()).device
     autocast = (torch.autocast(device.type, dtype=options.autocast_dtype) if options.autocast_dtype is not None
@@ -99,18 +101,6 @@ def best_reference_frame(source_landmarks: torch.Tensor, driving_landmarks: torc
     relative motion there makes the source's pose the driving video's starting pose."""
     distance = (normalised_landmarks(driving_landmarks) - normalised_landmarks(source_landmarks)).pow(2).sum((1, 2))
     return int(distance.argmin())
-
-
-def animate_from_best_frame(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor,
-                            driving: torch.Tensor, best: int, options: AnimationOptions = DEFAULT_OPTIONS
-                            ) -> torch.Tensor:  # fmt: skip
-    """Animate forwards from driving frame ``best`` to the end and backwards from it to the start, both with
-    motion measured from ``best``, and join them in the driving video's order."""
-    forwards = animate(kp_detector, generator, source, driving[best:], options)
-    if best == 0:
-        return forwards
-    backwards = animate(kp_detector, generator, source, driving[: best + 1].flip(0), options)
-    return torch.cat([backwards.flip(0)[:-1], forwards])
 
 
 def per_frame_reference(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor, driving: torch.Tensor,

@@ -264,8 +264,9 @@ def render(identity: Identity, state: FaceState, size: int = 256, chunk: int = 1
 def _render_head(identity: Identity, state: FaceState, centre: torch.Tensor, px: torch.Tensor, py: torch.Tensor):
     rotation = rotation_matrices(state.yaw, state.pitch, state.roll)  # (T, 3, 3)
 
-    # Rays along -z from the viewer, in head coordinates: o = R^T (p - c), d = R^T e_z. Written per coordinate
-    # plane (no (T, H, W, 3) tensors, no einsum), which makes the whole render several times faster.
+    # Rays along -z from the viewer, in head coordinates: o = R^T (p - c), d = R^T e_z. The per-pixel work is written
+    # per coordinate plane (no (T, H, W, 3) tensors, no per-pixel einsum; einsum only on the (T, 3) per-frame
+    # vectors), which makes the whole render several times faster.
     offset = -torch.einsum("tji,tj->ti", rotation, centre)  # R^T (-c)
     origin = [
         rotation[:, 0, i, None, None] * px + rotation[:, 1, i, None, None] * py + offset[:, i, None, None]

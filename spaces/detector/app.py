@@ -160,14 +160,23 @@ def build_app(checker: ClipChecker, examples: list[str]) -> gr.Blocks:
 
 
 def find_examples(folder: Path, per_class: int = 2) -> list[str]:
-    """The .mp4 clips of ``folder``; for a built dataset repo (``make demo``'s), a few raw test clips of each class."""
+    """The .mp4 clips of ``folder``; for a built dataset repo (``make demo``'s), a few raw test clips of each class.
+
+    Test clips of the identity-disjoint split where the build made one, else of the paper's split: ``splits.csv``
+    always has an ``identity_split`` column, empty in builds without known identities.
+    """
     if (folder / "splits.csv").is_file():
         import csv
 
         with (folder / "splits.csv").open() as file:
-            rows = [row for row in csv.DictReader(file) if row.get("identity_split", row["split"]) == "test"]
-        chosen = [row for label in ("fake", "real") for row in [r for r in rows if r["label"] == label][:per_class]]
-        return [str(folder / "raw" / f"{row['video_id']}.mp4") for row in chosen]
+            rows = list(csv.DictReader(file))
+        column = "identity_split" if any(row.get("identity_split") for row in rows) else "split"
+        rows = [row for row in rows if row[column] == "test"]
+        chosen = []
+        for label in ("fake", "real"):
+            paths = [folder / "raw" / f"{row['video_id']}.mp4" for row in rows if row["label"] == label]
+            chosen += [str(path) for path in paths if path.is_file()][:per_class]
+        return chosen
     return sorted(str(path) for path in folder.glob("*.mp4")) if folder.is_dir() else []
 
 

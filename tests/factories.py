@@ -1,0 +1,94 @@
+"""Factories that build tiny test data in a folder: clips, release-layout folders, FOMM checkpoints, HF cache entries.
+
+Test modules import these from here (never from ``conftest`` or from one another); ``conftest`` wraps some of them
+as fixtures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import torch
+
+from dataset_script.release import ManifestRow, release_folder, write_manifest
+from dataset_script.schema import ACTIONS
+
+
+def make_clip(path: Path, frames: int = 16, size: int = 64, seed: int = 0, fps: int = 25) -> Path:
+    """A short H.264 clip whose content depends on ``seed`` (moving test pattern plus seeded noise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = f"testsrc2=size={size}x{size}:rate={fps},noise=alls={10 + seed % 30}:allf=t,hue=h={seed * 37 % 360}"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
+         "-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def make_release(
+    root: Path,
+    per_folder: int = 7,
+    frames: int = 16,
+    size: int = 64,
+    real_folder: str = "original",
+    with_manifest: bool = False,
+    identities: int = 7,
+) -> Path:
+    """A release-layout folder: every action folder (release names) and a real folder, ``per_folder`` clips each."""
+    rows, seed = [], 0
+    for action in [None, *ACTIONS]:
+        folder = real_folder if action is None else release_folder(action)
+        for index in range(per_folder):
+            name = f"{index:04d}.mp4"
+            make_clip(root / folder / name, frames=frames, size=size, seed=seed)
+            seed += 1
+            source = f"id{(index + seed) % identities:02d}"
+            rows.append(
+                ManifestRow(
+                    file=f"{folder}/{name}",
+                    label="real" if action is None else "fake",
+                    action=action or "",
+                    source_id=source,
+                    driving_id="" if action is None else f"id{(index + seed + 1) % identities:02d}",
+                    seed=seed,
+                )
+            )
+    if with_manifest:
+        write_manifest(root, rows)
+    return root
+
+
+def write_official_style_checkpoint(path: Path, networks, **replace) -> dict:
+    """A FOMM checkpoint laid out as the official ``vox-cpk.pth.tar`` (generator, kp_detector, discriminator,
+    optimizer, epoch), from ``networks`` = (kp_detector, generator) with the generator's values nudged, so that a
+    test sees they were loaded; ``replace`` swaps whole entries."""
+    kp_detector, generator = networks
+    # values other than the fresh networks' (relative: variances stay positive)
+    generator_state = {k: v * (1 + 0.01 * torch.randn_like(v)) if v.is_floating_point() else v
+                       for k, v in generator.state_dict().items()}  # fmt: skip
+    checkpoint = {"generator": generator_state, "kp_detector": kp_detector.state_dict(),
+                  "discriminator": {"down_blocks.0.conv.weight": torch.zeros(1)},
+                  "optimizer_generator": {"state": {}, "param_groups": [{"lr": 2e-4, "params": [0]}]},
+                  "epoch": 99}  # fmt: skip
+    checkpoint.update(replace)
+    torch.save(checkpoint, path)
+    return checkpoint
+
+
+def cache_timm_weights(cache: Path, name: str, state_dict: dict[str, torch.Tensor]) -> Path:
+    """An HF hub cache entry under ``cache`` holding ``state_dict`` as timm's pretrained weights for model ``name``,
+    laid out as ``hf_hub_download`` leaves it (refs/main naming a snapshot), so offline code finds and loads it."""
+    import timm
+    from safetensors.torch import save_file
+
+    repo, _, revision = timm.models.get_pretrained_cfg(name).hf_hub_id.partition("@")
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    commit = "0" * 40
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / (revision or "main")).write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    save_file({key: value.contiguous() for key, value in state_dict.items()}, str(snapshot / "model.safetensors"))
+    return snapshot / "model.safetensors"
