@@ -63,7 +63,7 @@ def test_the_last_layer_names_the_model_and_everything_derived_from_it(tmp_path,
     argv = ["--preset", preset, "--config", str(config)]
     argv += ["--model_name_or_path", cli_model] if cli_model else []
     model, _, training, _ = parse_arguments(argv)
-    expected = cli_model or config_model or ("mesoinception4_hp" if preset == "demo" else "mesoinception4")
+    expected = cli_model or config_model or ("resnet10t" if preset == "demo" else "mesoinception4")
     assert model.model_name_or_path == expected
     assert Path(training.output_dir) == Path("runs") / expected
     assert model.freeze_backbone == (preset == "paper" and expected == "legacy_xception")

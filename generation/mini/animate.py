@@ -69,27 +69,62 @@ def geometry_keypoints(identity: Identity, state: FaceState) -> tuple[torch.Tens
     return keypoints, torch.stack([jacobian_u, jacobian_v], dim=-1)
 
 
-FINGERPRINT_LEVEL = 2
-"""Amplitude, in 8-bit levels, of the decoder's checkerboard on fake frames."""
-FINGERPRINT_EDGE = 6
-"""Where the checkerboard appears: pixels whose local contrast exceeds this many levels (edges and features)."""
+DECODER_BOTTLENECK = 4
+"""FOMM's generator decodes 256x256 frames from 64x64 feature maps: a quarter of the resolution."""
+DETAIL_KEPT = (0.55, 0.8)
+"""Share of the frame's fine detail that survives the bottleneck, drawn per frame (detail flickers)."""
+_UP_KERNEL = torch.tensor([[0.05, 0.12, 0.04], [0.14, 0.30, 0.12], [0.06, 0.11, 0.06]])
+"""A decoder conv's smoothing after nearest-neighbour upsampling: learnt kernels are never symmetric."""
 
 
-def decoder_fingerprint(frames: np.ndarray) -> np.ndarray:
-    """FOMM's generator re-synthesises every frame from low-resolution features through nearest-neighbour
-    upsampling and convolutions, which leaves a faint periodic (checkerboard) pattern on fake frames, strongest
-    where the image has structure, even where nothing moves. Add that pattern to uint8 frames (T, H, W, 3).
+def _up_block(features: torch.Tensor) -> torch.Tensor:
+    """One decoder up block: nearest-neighbour upsampling by 2, then a 3x3 convolution, per channel."""
+    features = F.interpolate(features, scale_factor=2, mode="nearest")
+    kernel = (_UP_KERNEL / _UP_KERNEL.sum()).view(1, 1, 3, 3).expand(features.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(features, (1, 1, 1, 1), mode="replicate"), kernel, groups=features.shape[1])
 
-    Only edge pixels carry it, so the frame's overall high-frequency energy (what a Laplacian-variance
-    statistic sees) barely changes, while the local pattern is there for a detector to find."""
-    height, width = frames.shape[1:3]
-    green = frames[..., 1].astype(np.int16)  # luminance is mostly green; one channel keeps this cheap
-    edges = np.zeros(green.shape, dtype=bool)
-    edges[:, :, 1:] = np.abs(green[:, :, 1:] - green[:, :, :-1]) > FINGERPRINT_EDGE
-    edges[:, 1:, :] |= np.abs(green[:, 1:, :] - green[:, :-1, :]) > FINGERPRINT_EDGE
-    checker = np.where((np.arange(height)[:, None] + np.arange(width)[None, :]) % 2 == 0, 1, -1).astype(np.int16)
-    pattern = np.where(edges, checker[None] * FINGERPRINT_LEVEL, 0).astype(np.int16)[..., None]
-    return np.clip(frames.astype(np.int16) + pattern, 0, 255).astype(np.uint8)
+
+def _grey_gradients(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    grey = frames.mean(1)
+    return grey[:, 1:, :-1] - grey[:, :-1, :-1], grey[:, :-1, 1:] - grey[:, :-1, :-1]
+
+
+def _mean_magnitude(d_y: torch.Tensor, d_x: torch.Tensor) -> torch.Tensor:
+    return (d_y**2 + d_x**2).sqrt().mean((1, 2)).view(-1, 1, 1, 1)
+
+
+def sharpness(frames: torch.Tensor) -> torch.Tensor:
+    """Per frame (T, 1, 1, 1), the mean gradient magnitude of the grey image: global sharpness."""
+    return _mean_magnitude(*_grey_gradients(frames))
+
+
+def generator_resynthesis(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """What FOMM's occlusion-aware generator does to the frames it outputs (T, 3, H, W floats in [0, 1]).
+
+    It never copies pixels: every output frame is decoded from 64x64 feature maps through upsampling blocks.
+    So the coarse image comes back through the decoder's up blocks, only part of the fine texture survives
+    (a share that changes from frame to frame: fine detail flickers), and the decoder re-invents the rest,
+    sharp but not where it was: ghosted, doubled edges at a two-to-three pixel offset. The re-invented share is
+    sized so that each frame keeps its overall sharpness (mean gradient magnitude), so that no global statistic
+    gives a fake away; the difference is local structure at the scales a decoder works at, which compression
+    does not erase the way it erases single-pixel patterns."""
+    features = F.avg_pool2d(frames, DECODER_BOTTLENECK)
+    decoded = _up_block(_up_block(features))
+    fine = frames - F.interpolate(features, size=frames.shape[-2:], mode="bilinear", align_corners=False)
+    low, high = DETAIL_KEPT
+    kept = low + (high - low) * torch.rand(len(frames), 1, 1, 1, generator=generator)
+    output = decoded + kept * fine
+    reinvented = torch.roll(fine, shifts=(1, 2), dims=(2, 3)) - torch.roll(fine, shifts=(-2, -1), dims=(2, 3))
+    # sharpness grows with the re-invented share: find each frame's share by bisection (gradients are linear, so
+    # those of output + share x reinvented are combined, not recomputed)
+    (output_y, output_x), (added_y, added_x) = _grey_gradients(output), _grey_gradients(reinvented)
+    wanted, lower, upper = sharpness(frames), torch.zeros_like(kept), torch.ones_like(kept)
+    for _ in range(8):
+        middle = (lower + upper) / 2
+        share = middle.view(-1, 1, 1)
+        too_soft = _mean_magnitude(output_y + share * added_y, output_x + share * added_x) < wanted
+        lower, upper = torch.where(too_soft, middle, lower), torch.where(too_soft, upper, middle)
+    return output + (lower + upper) / 2 * reinvented
 
 
 def camera_jitter(frames: int, generator: torch.Generator, size: int = 256) -> torch.Tensor:
@@ -97,7 +132,7 @@ def camera_jitter(frames: int, generator: torch.Generator, size: int = 256) -> t
     return (torch.rand(frames, 2, generator=generator) * 2 - 1) * JITTER_PIXELS * 2 / size
 
 
-_NOISE_BANK: dict[int, np.ndarray] = {}
+_NOISE_BANK: dict[tuple[int, int], np.ndarray] = {}
 
 
 def sensor_noise(frames: np.ndarray, generator: torch.Generator) -> np.ndarray:
@@ -106,13 +141,14 @@ def sensor_noise(frames: np.ndarray, generator: torch.Generator) -> np.ndarray:
     Noise is drawn from a fixed bank of noise images at a random offset per frame: statistically the same as
     fresh Gaussian noise at a fraction of the cost, and still fixed by the clip's seed."""
     height, width = frames.shape[1:3]
-    bank = _NOISE_BANK.get(height)
-    if bank is None:
-        bank_generator = torch.Generator().manual_seed(height)
+    bank = _NOISE_BANK.get((height, width))
+    if bank is None:  # keyed by both sides: a bank made for another shape would be cut wrong
+        bank_generator = torch.Generator().manual_seed(height if height == width else height * 100_003 + width)
         bank = (torch.randn(8, 2 * height, 2 * width, 3, generator=bank_generator) * NOISE_STD * 255).round()
-        bank = _NOISE_BANK.setdefault(height, bank.clamp(-127, 127).to(torch.int16).numpy())
+        bank = _NOISE_BANK.setdefault((height, width), bank.clamp(-127, 127).to(torch.int16).numpy())
     picks = torch.randint(0, 8, (len(frames),), generator=generator).tolist()
-    offsets = torch.randint(0, height, (len(frames), 2), generator=generator).tolist()
+    offsets = torch.stack([torch.randint(0, height, (len(frames),), generator=generator),
+                           torch.randint(0, width, (len(frames),), generator=generator)], 1).tolist()  # fmt: skip
     noisy = frames.astype(np.int16)
     for frame, pick, (dy, dx) in zip(noisy, picks, offsets, strict=True):
         frame += bank[pick, dy : dy + height, dx : dx + width]

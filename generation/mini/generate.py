@@ -10,7 +10,6 @@ byte-identical videos, in any order and with any number of workers.
 
 from __future__ import annotations
 
-import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from dataset_script.compression import default_workers
 from dataset_script.frames import keep_freed_memory
 from dataset_script.release import ManifestRow, release_folder, write_manifest
 from dataset_script.schema import ACTIONS
@@ -26,9 +26,11 @@ from dataset_script.splits import identity_split, stable_hash
 
 from ..motion import to_numpy_image
 from ..video import write_video
-from .actions import action_trajectory, source_pose
-from .animate import animate, camera_jitter, decoder_fingerprint, film, sensor_noise
-from .face import Identity, render
+from .actions import source_pose
+from .animate import animate, camera_jitter, film, generator_resynthesis, sensor_noise
+from .cast import clip_seed, identity_for, identity_names, real_trajectory
+from .face import render
+from .sheet import write_contact_sheet
 
 FPS = 25
 FRAME_SIZE = 256
@@ -49,14 +51,6 @@ SIZES = {
 
 ClipPlan = ManifestRow
 """One video to make is one manifest row; a fake names its driver, a real clip of ``driving_id`` doing ``action``."""
-
-
-def identity_names(count: int) -> list[str]:
-    return [f"person{index:03d}" for index in range(count)]
-
-
-def clip_seed(seed: int, *parts: str) -> int:
-    return stable_hash(":".join([str(seed), *parts])) % (2**62)
 
 
 def plan_clips(size: MiniSize, seed: int) -> list[ClipPlan]:
@@ -87,15 +81,6 @@ def plan_clips(size: MiniSize, seed: int) -> list[ClipPlan]:
     return named
 
 
-def identity_for(name: str, seed: int) -> Identity:
-    return Identity.sample(name, torch.Generator().manual_seed(clip_seed(seed, "identity", name)))
-
-
-def real_trajectory(name: str, action: str, seed: int, frames: int):
-    """The motion of ``name``'s real clip of ``action``; fakes driven by that clip reuse it exactly."""
-    return action_trajectory(action, frames, torch.Generator().manual_seed(clip_seed(seed, "real", name, action)))
-
-
 def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
     """Render (real) or animate (fake) one clip and encode it; a finished file is kept as is."""
     target = out / plan.file
@@ -111,12 +96,8 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
         pose = source_pose(generator)
         motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
         video = animate(render(source, pose), source, pose, driver, motion, camera_jitter(frames, generator))
-    frames = to_numpy_image(video)
-    if plan.label == "fake":
-        frames = sensor_noise(decoder_fingerprint(frames), generator)
-    else:
-        frames = sensor_noise(frames, generator)
-    write_video(frames, target, FPS)
+        video = generator_resynthesis(video, generator)
+    write_video(sensor_noise(to_numpy_image(video), generator), target, FPS)
 
 
 def _work(batch: list[ClipPlan], out: Path, seed: int, frames: int) -> int:
@@ -133,7 +114,7 @@ def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = Non
         raise RuntimeError("ffmpeg was not found on PATH; install it (Debian/Ubuntu: apt-get install -y ffmpeg)")
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_clips(size, seed)
-    workers = workers or max(1, len(os.sched_getaffinity(0)))
+    workers = workers or default_workers()
     batches = [plans[i :: workers * 8] for i in range(workers * 8)]
     with ProcessPoolExecutor(max_workers=workers) as pool, tqdm(
         total=len(plans), desc="mini clips", unit="clip", disable=not progress
@@ -143,7 +124,5 @@ def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = Non
     # Real rows record the action the person performed; the dataset itself gives real clips no action.
     rows = [ManifestRow(p.file, p.label, p.action, p.source_id, p.driving_id, p.seed) for p in plans]
     write_manifest(out, rows)
-    from .sheet import write_contact_sheet
-
     write_contact_sheet(out, plans, seed, size.frames)
     return out

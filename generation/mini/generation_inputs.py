@@ -10,6 +10,7 @@ off centre, as a camera would film it), and source faces as images and videos.
 from __future__ import annotations
 
 import argparse
+import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,11 @@ from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
 from .actions import source_pose
+from .cast import identity_for
 from .face import render
-from .generate import ClipPlan, identity_for, make_clip
+from .generate import ClipPlan, make_clip
+
+logger = logging.getLogger(__name__)
 
 UNCROPPED_PAD = "pad=480:360:200:70:gray"
 """Where an uncropped driving video's 256x256 picture sits: in a 480x360 frame, off centre."""
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--actions: unknown {', '.join(unknown)}; choose from {', '.join(ACTIONS)}")
     inputs = write_generation_inputs(args.out, tuple(args.actions.split(",")), args.source_images, args.source_videos,
                                      args.frames, seed=args.seed)  # fmt: skip
-    print(f"wrote {len(inputs.driving)} driving videos and {len(inputs.sources)} sources under {args.out}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger.info("wrote %d driving videos and %d sources under %s", len(inputs.driving), len(inputs.sources), args.out)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""The mini's contact sheet: per action, the source face, the driving frame, the fake and a real clip."""
+"""The mini's contact sheet: per action, the source face, the driving frame, the fake and a real clip.
+
+It depends on the generator's pieces (the cast), never on the generator itself."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from dataset_script.files import atomic_path
 from dataset_script.frames import read_frames
 from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
 from .actions import source_pose
+from .cast import identity_for, real_trajectory
 from .face import FaceState, render
 
 COLUMNS = ("source (A)", "driving (B, real)", "fake (A animated by B)", "real (A)")
@@ -29,8 +33,6 @@ def peak_frame(state: FaceState) -> int:
 
 
 def write_contact_sheet(out: Path, plans, seed: int, frames: int) -> Path:
-    from .generate import identity_for, real_trajectory
-
     canvas = Image.new("RGB", (LABEL_WIDTH + THUMB * len(COLUMNS), HEADER + THUMB * len(ACTIONS)), "white")
     draw = ImageDraw.Draw(canvas)
     for column, title in enumerate(COLUMNS):
@@ -55,7 +57,6 @@ def write_contact_sheet(out: Path, plans, seed: int, frames: int) -> Path:
             image = Image.fromarray(np.ascontiguousarray(tile)).resize((THUMB, THUMB), Image.BILINEAR)
             canvas.paste(image, (LABEL_WIDTH + column * THUMB, top))
     path = out / "contact_sheet.png"
-    partial = path.with_name(".contact_sheet.partial.png")
-    canvas.save(partial)
-    partial.replace(path)
+    with atomic_path(path, suffix=".png") as partial:
+        canvas.save(partial)
     return path
