@@ -322,3 +322,18 @@ def test_the_mini_is_told_apart_from_a_release_build(built_repo, smoke_mini_repo
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "build_info.json").write_text(json.dumps({"config": {"source": str(generated)}}))
     assert describe(str(tmp_path / "repo"), ["id10001"]).kind == GENERATED
+
+
+def test_fine_tuning_a_saved_detector_keeps_its_crop_unless_told(tmp_path):
+    from modeling import create_detector, save_detector
+    from training.arguments import ModelArguments
+    from training.train import build_detector
+
+    model, info = create_detector("resnet10t", pretrained=False, input_size=64, crop_pct=0.5)
+    save_detector(model, info, tmp_path / "saved")
+    _, kept = build_detector(ModelArguments(model_name_or_path=str(tmp_path / "saved")))
+    assert (kept.input_size, kept.crop_pct) == (64, 0.5)
+    _, told = build_detector(ModelArguments(model_name_or_path=str(tmp_path / "saved"), crop_pct=1.0))
+    assert told.crop_pct == 1.0
+    _, fresh = build_detector(ModelArguments(model_name_or_path="resnet10t", pretrained="random", input_size=64))
+    assert fresh.crop_pct == 1.0

@@ -26,10 +26,10 @@ class ModelArguments:
         default=None, metadata={"help": "square input side; default: the paper's size for its models (224 for "
                                         "ResNets, 256 for Xception and MesoInception-4), else the model's own"}
     )  # fmt: skip
-    crop_pct: float = field(
-        default=1.0,
+    crop_pct: float | None = field(
+        default=None,
         metadata={"help": "1.0 resizes the whole frame to the input (the paper); 0.5 with input 128 takes the centre "
-                          "128 pixels of a 256 frame at native resolution"},
+                          "128 pixels of a 256 frame at native resolution; default: a saved detector's own, else 1.0"},
     )  # fmt: skip
     freeze_backbone: bool = field(
         default=False, metadata={"help": "train the new classifier only (the paper does this for Xception)"}

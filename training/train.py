@@ -71,8 +71,10 @@ def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
 
 def build_detector(args: ModelArguments) -> tuple[torch.nn.Module, DetectorInfo]:
     pretrained = {"auto": None, "imagenet": True, "random": False}[args.pretrained]
+    # a crop left unset keeps a saved detector's own (a fresh timm model's default is the whole frame)
+    crop = {} if args.crop_pct is None else {"crop_pct": args.crop_pct}
     model, info = detector(args.model_name_or_path, pretrained=pretrained, freeze_backbone=args.freeze_backbone,
-                           input_size=args.input_size, crop_pct=args.crop_pct)  # fmt: skip
+                           input_size=args.input_size, **crop)  # fmt: skip
     if args.input_size and args.input_size != info.input_size:
         info.input_size = args.input_size
     return model, info
