@@ -29,6 +29,7 @@ from pathlib import Path
 from .card import render_card
 from .compression import CompressionJob, compress_videos, default_workers
 from .configs import disk_use, write_configs
+from .console import configure_logging
 from .files import atomic_path, recover_interrupted_replace, write_text_atomically
 from .probe import VideoInfo, probe_videos
 from .release import ScanReport, SourceVideo, read_manifest, scan_release
@@ -337,9 +338,7 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
+    configure_logging()
     try:
         build(parse_args(argv))
     except (BuildError, FileNotFoundError) as error:

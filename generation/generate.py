@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ import torch
 from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
+from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError
 from dataset_script.probe import VideoProbeError
@@ -271,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = HfArgumentParser(GenerationConfig, description=__doc__.split("\n\n")[0])
     (config,) = parser.parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     try:
         generate(config)
     except (JobPlanError, ValueError, FileNotFoundError) as error:

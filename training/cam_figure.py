@@ -16,6 +16,7 @@ import torch
 from datasets import Video
 from transformers import HfArgumentParser
 
+from dataset_script.console import configure_logging
 from dataset_script.frames import VideoFrames, evenly_spaced_indices, normalise_frames
 from dataset_script.schema import ACTIONS, FAKE
 from modeling import fake_probability, load_detector
@@ -92,8 +93,7 @@ def write_figure(rows, output: Path, title: str) -> Path:
 
 def main(argv: list[str] | None = None) -> Path:
     (args,) = HfArgumentParser(CamArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     try:
         rows = action_rows(args)
     except (FileNotFoundError, ValueError) as error:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser
 
+from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError, keep_freed_memory
 from dataset_script.schema import ACTIONS, EVAL_FRAMES_PER_VIDEO, FAKE, REAL
@@ -112,8 +113,7 @@ def evaluate(args: EvaluateArguments) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     try:
         result = evaluate(args)
     except (FileNotFoundError, ValueError, VideoReadError) as error:

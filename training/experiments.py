@@ -20,6 +20,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
 from training.records import package_versions, save_figure_atomically
@@ -290,8 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "the quick and smoke scales, none at the paper's (the real data would fill a "
                              "disk)")  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     # imported here, not above: modeling loads torch and timm, which --help and the tables and plots do not need
     from modeling import PAPER_MODELS
 

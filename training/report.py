@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
 from training import paper_results
@@ -105,8 +106,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--experiments", type=Path, default=Path("experiments"))
     parser.add_argument("--out", type=Path, help="default: EXPERIMENTS/report.md")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     if not args.experiments.is_dir():
         raise SystemExit(f"{args.experiments} does not exist: run `python -m training.experiments ...` first")
     out = args.out or args.experiments / "report.md"

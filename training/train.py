@@ -32,6 +32,7 @@ from transformers import EvalPrediction, Trainer, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, QUALITIES
@@ -166,8 +167,7 @@ def push(folder: Path, repo_id: str, token: str | None, private: bool | None) ->
 
 def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args, run_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO if training_args.should_log else logging.WARNING)  # fmt: skip
+    configure_logging()
     transformers.utils.logging.set_verbosity_warning()
     resume_from = check_output_dir(training_args, run_args)
     keep_freed_memory()  # DataLoader workers fork after this and keep it

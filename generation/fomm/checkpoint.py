@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dataset_script.console import configure_logging
 from dataset_script.files import atomic_path
 
 from .generator import OcclusionAwareGenerator
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoint", type=Path, help="vox-cpk.pth.tar")
     parser.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     try:
         out = convert(args.checkpoint, args.out)
     except (FileNotFoundError, ValueError) as error:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from dataset_script.console import configure_logging
+
 from .generate import SIZES, generate
 
 logger = logging.getLogger("generation.mini")
@@ -25,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
     parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO)  # fmt: skip
+    configure_logging()
     started = time.perf_counter()
     generate(args.out, SIZES[args.size], seed=args.seed, workers=args.workers, progress=not args.no_progress)
     logger.info("wrote the %s mini to %s in %.1f s (contact sheet: %s)", args.size, args.out,

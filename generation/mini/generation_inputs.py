@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from dataset_script.console import configure_logging
 from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--actions: unknown {', '.join(unknown)}; choose from {', '.join(ACTIONS)}")
     inputs = write_generation_inputs(args.out, tuple(args.actions.split(",")), args.source_images, args.source_videos,
                                      args.frames, seed=args.seed)  # fmt: skip
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging()
     logger.info("wrote %d driving videos and %d sources under %s", len(inputs.driving), len(inputs.sources), args.out)
 
 
