@@ -31,7 +31,7 @@ from dataset_script.schema import ACTIONS, EVAL_FRAMES_PER_VIDEO, FAKE, REAL
 from modeling import load_detector
 from training.data import load_split, split_name
 from training.evaluation import Predictions, predict
-from training.metrics import SingleClassError
+from training.metrics import THRESHOLD, SingleClassError
 from training.records import package_versions
 from training.tables import markdown_table
 
@@ -69,7 +69,7 @@ def per_action(predictions: Predictions, labels: np.ndarray, actions: list[str |
             results[action] = predictions.select_videos(np.concatenate([reals, fakes])).metrics()
         except SingleClassError:  # a split without reals: only accuracies are defined
             chosen = predictions.select_videos(fakes)
-            results[action] = {"frame_accuracy": float((chosen.fake_probability >= 0.5).mean())}
+            results[action] = {"frame_accuracy": float((chosen.fake_probability >= THRESHOLD).mean())}
         results[action]["fake_videos"] = int(len(fakes))
     return results
 
