@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
+from dataset_script.faces import FaceDetector, crop_face
 from dataset_script.frames import VideoFrames, evenly_spaced_indices, normalise_frames
 from dataset_script.probe import read_metadata
-from generation.faces import FaceDetector, crop_face
 from modeling import create_detector, detector, save_detector, timm_model_of
 
 from .training_throughput import default_dataset

@@ -1,6 +1,11 @@
-"""Build a data-only ``datasets`` repo from a DeepFake MNIST+ release folder (or a generated one).
+"""Build a data-only ``datasets`` repo from a DeepFake MNIST+, FaceForensics++ or Celeb-DF-v2 release folder.
 
-    python -m dataset_script.build SOURCE --out DIR [--push_to_hub ORG/NAME]
+    python -m dataset_script.build SOURCE --out DIR [--layout dmplus|faceforensics|celeb_df] [--push_to_hub ORG/NAME]
+
+The layout is recognised from the folders (``layouts``); every layout gives rows of one schema
+(``schema.ROW_COLUMNS``). DeepFake MNIST+ clips are 256x256 already and the build makes c23/c40 from raw;
+FaceForensics++ and Celeb-DF videos are full frames, which the build face-crops (``face_crops``) at each quality
+they come in.
 
 Every input is probed first; any problem is reported, each named, and the build stops before writing anything
 (unless ``--skip_bad_files``). The repo is assembled in a hidden temporary folder beside DIR and renamed into
@@ -23,151 +28,27 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from .card import render_card
+from .clips import DEFAULT_MAX_FRAMES, BuildConfig, BuildError, Clip, Problems
 from .compression import CompressionJob, compress_videos, default_workers
 from .configs import disk_use, write_configs
 from .console import configure_logging
+from .face_crops import CropJob, crop_videos
+from .faces import FACE_CROP_SIZE
 from .files import atomic_path, recover_interrupted_replace, write_text_atomically
-from .probe import VideoInfo, probe_videos
-from .release import ScanReport, SourceVideo, read_manifest, scan_release
-from .schema import (
-    CRF_BY_QUALITY,
-    LABEL_NAMES,
-    QUALITIES,
-)
-from .splits import identity_split, paper_split
+from .layouts import LAYOUTS, Layout, recognise_layout
+from .probe import VideoInfo
+from .schema import CRF_BY_QUALITY, LABEL_NAMES, QUALITIES
 
 logger = logging.getLogger(__name__)
 
+FACE_BOXES = "face_boxes"
+"""Where a face-cropped build keeps each video's crop record (box, frames, fps): a finished crop, for reruns."""
 
-@dataclass
-class BuildConfig:
-    source: Path
-    out: Path
-    real_folder: str | None = None
-    qualities: tuple[str, ...] = QUALITIES
-    workers: int | None = None
-    skip_bad_files: bool = False
-    allow_missing_actions: bool = False
-    push_to_hub: str | None = None
-    progress: bool = True
-
-
-class BuildError(RuntimeError):
-    """The source folder has problems; the message lists each one and how to proceed."""
-
-
-@dataclass
-class Problems:
-    missing_actions: list[str] = field(default_factory=list)
-    empty_folders: list[str] = field(default_factory=list)
-    unknown_folders: list[str] = field(default_factory=list)
-    bad_files: dict[str, str] = field(default_factory=dict)
-
-    def report(self) -> str:
-        lines = []
-        for title, items in (
-            ("missing action folders", self.missing_actions),
-            ("empty folders", self.empty_folders),
-            (
-                "unknown folders (not an action of the release, nor the real folder)",
-                self.unknown_folders,
-            ),
-        ):
-            lines += [f"{title}:"] + [f"  - {item}" for item in items] if items else []
-        if self.bad_files:
-            lines.append("bad files:")
-            lines += [f"  - {path}: {reason}" for path, reason in sorted(self.bad_files.items())]
-        summary = (
-            f"{len(self.missing_actions)} missing action folders, {len(self.empty_folders)} empty folders, "
-            f"{len(self.unknown_folders)} unknown folders, {len(self.bad_files)} bad files"
-        )
-        return "\n".join(lines + [f"summary: {summary}"])
-
-    def blocking(self, config: BuildConfig) -> bool:
-        skippable = self.empty_folders or self.unknown_folders or self.bad_files
-        return bool(
-            (self.missing_actions and not config.allow_missing_actions) or (skippable and not config.skip_bad_files)
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.missing_actions or self.empty_folders or self.unknown_folders or self.bad_files)
-
-
-@dataclass
-class Clip:
-    """One good input video and everything the repo records about it."""
-
-    source: SourceVideo
-    info: VideoInfo
-    video_id: str
-    label: int
-    source_id: str | None
-    driving_id: str | None
-    split: str = ""
-    identity_split: str | None = None
-
-    def relative_path(self, quality: str) -> str:
-        extension = self.source.path.suffix.lower() if quality == "raw" else ".mp4"
-        return f"{self.source.folder}/{self.source.path.stem}{extension}"
-
-    def fingerprint(self) -> str:
-        stat = self.source.path.stat()
-        return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def collect_clips(config: BuildConfig, scan: ScanReport, problems: Problems, workers: int) -> list[Clip]:
-    manifest = read_manifest(config.source)
-    infos, unreadable = probe_videos([video.path for video in scan.videos], workers, config.progress)
-    clips, seen_ids = [], {}
-    for video in scan.videos:
-        if video.path in unreadable:
-            problems.bad_files[video.relative] = unreadable[video.path]
-            continue
-        row = manifest.get(video.relative) if manifest is not None else None
-        if manifest is not None and row is None:
-            problems.bad_files[video.relative] = "not listed in manifest.csv"
-            continue
-        video_id = f"{video.folder}/{video.path.stem}"
-        if video_id in seen_ids:
-            problems.bad_files[video.relative] = f"same name as {seen_ids[video_id]} (video ids come from file names)"
-            continue
-        seen_ids[video_id] = video.relative
-        clips.append(
-            Clip(
-                source=video,
-                info=infos[video.path],
-                video_id=video_id,
-                label=0 if video.action is None else 1,
-                source_id=row.source_id if row else None,
-                driving_id=(row.driving_id or None) if row else None,
-            )
-        )
-    if manifest is not None:
-        listed = {video.relative for video in scan.videos}
-        for missing in sorted(set(manifest) - listed):
-            problems.bad_files[missing] = "listed in manifest.csv but not found"
-    return clips
-
-
-def assign_splits(clips: list[Clip]) -> bool:
-    """Fill in each clip's paper split, and its identity split when every clip has a source identity."""
-    by_folder: dict[str, list[Clip]] = {}
-    for clip in clips:
-        by_folder.setdefault(clip.source.folder, []).append(clip)
-    for folder_clips in by_folder.values():
-        assignment = paper_split([clip.source.path.name for clip in folder_clips])
-        for clip in folder_clips:
-            clip.split = assignment[clip.source.path.name]
-    if not clips or any(clip.source_id is None for clip in clips):
-        return False
-    by_identity = identity_split(clip.source_id for clip in clips)
-    for clip in clips:
-        clip.identity_split = by_identity[clip.source_id]
-    return True
+__all__ = ["BuildConfig", "BuildError", "build", "main", "parse_args"]
 
 
 def _place(source: Path, target: Path) -> None:
@@ -182,8 +63,8 @@ def _place(source: Path, target: Path) -> None:
             shutil.copyfile(source, partial)
 
 
-def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path) -> None:
-    """Link compressed clips of a previous complete build whose source file is unchanged."""
+def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, qualities) -> None:
+    """Link clips (compressed or face-cropped) of a previous complete build whose source files are unchanged."""
     info_path = config.out / "build_info.json"
     if not info_path.exists():
         return
@@ -191,15 +72,67 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path) -> No
     for clip in clips:
         if previous.get(clip.video_id) != clip.fingerprint():
             continue
-        for quality in CRF_BY_QUALITY:
+        made = [q for q in qualities if clip.has_quality(q) and (clip.qualities is not None or q in CRF_BY_QUALITY)]
+        for quality in made:
             old = config.out / quality / clip.relative_path(quality)
-            if quality in config.qualities and old.exists():
+            if old.exists():
                 _place(old, staging / quality / clip.relative_path(quality))
+        record = config.out / FACE_BOXES / f"{clip.video_id}.json"
+        if clip.qualities is not None and record.exists():
+            _place(record, staging / FACE_BOXES / f"{clip.video_id}.json")
+
+
+def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: int) -> int:
+    """DeepFake MNIST+: the raw clips as they are, c23/c40 made from them; returns how many were encoded."""
+    for clip in clips:
+        _place(clip.source.path, staging / "raw" / clip.relative_path("raw"))
+    jobs = [
+        CompressionJob(staging / "raw" / clip.relative_path("raw"), staging / q / clip.relative_path(q), crf)
+        for q, crf in CRF_BY_QUALITY.items()
+        if q in config.qualities
+        for clip in clips
+    ]
+    encoded = compress_videos(jobs, workers=workers, progress=config.progress)
+    if "raw" not in config.qualities:
+        shutil.rmtree(staging / "raw")
+    return encoded
+
+
+def crop_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: int, problems: Problems) -> list[Clip]:
+    """Full-frame layouts: every quality of each clip face-cropped with one box; returns the clips cropped.
+
+    A video whose face cannot be cropped (none, no main one, undecodable) is a bad file: the build stops, having
+    put nothing at ``config.out`` (the staging folder keeps the finished crops for a rerun), unless
+    ``skip_bad_files``."""
+    jobs = [
+        CropJob(name=clip.source.relative, sources=tuple(clip.qualities.items()),
+                targets=tuple((q, staging / q / clip.relative_path(q)) for q in clip.qualities),
+                record=staging / FACE_BOXES / f"{clip.video_id}.json", max_frames=config.max_frames)
+        for clip in clips
+    ]  # fmt: skip
+    records, failures, reused = crop_videos(jobs, workers, config.device, config.progress)
+    logger.info("face crops: %d videos cropped, %d reused, %d failed", len(records) - reused, reused, len(failures))
+    if failures:
+        problems.bad_files.update(failures)
+        report = Problems(bad_files=failures).report()
+        if not config.skip_bad_files:
+            raise BuildError(f"{config.source}: faces could not be cropped from {len(failures)} videos; nothing was "
+                             f"written to {config.out} (finished crops are kept for a rerun).\n{report}\nFix or remove "
+                             "them, or rerun with --skip_bad_files.")  # fmt: skip
+        logger.warning("skipping videos whose faces could not be cropped.\n%s", report)
+    kept = []
+    for clip in clips:
+        record = records.get(clip.source.relative)
+        if record is not None:
+            clip.face_box = record.box
+            clip.info = VideoInfo(FACE_CROP_SIZE, FACE_CROP_SIZE, record.num_frames, record.fps, "h264")
+            kept.append(clip)
+    return kept
 
 
 def write_splits_csv(path: Path, clips: list[Clip]) -> None:
     columns = ["video_id", "label", "action", "source_id", "driving_id", "source_file", "width", "height",
-               "num_frames", "fps", "split", "identity_split"]  # fmt: skip
+               "num_frames", "fps", "split", "identity_split", "method", "face_box"]  # fmt: skip
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
@@ -207,24 +140,27 @@ def write_splits_csv(path: Path, clips: list[Clip]) -> None:
             writer.writerow([
                 clip.video_id, LABEL_NAMES[clip.label], clip.source.action or "", clip.source_id or "",
                 clip.driving_id or "", clip.source.relative, clip.info.width, clip.info.height,
-                clip.info.num_frames, f"{clip.info.fps:g}", clip.split, clip.identity_split or "",
+                clip.info.num_frames, f"{clip.info.fps:g}", clip.split, clip.identity_split or "", clip.method or "",
+                " ".join(map(str, clip.face_box)) if clip.face_box else "",
             ])  # fmt: skip
 
 
-def build(config: BuildConfig) -> Path:
-    """Build the repo into ``config.out``; raises BuildError, having written nothing, on problems."""
-    started = time.perf_counter()
+def _check_config(config: BuildConfig) -> None:
     recover_interrupted_replace(config.out)
     unknown_qualities = set(config.qualities) - set(QUALITIES)
     if unknown_qualities:
         raise BuildError(f"unknown qualities {sorted(unknown_qualities)}; choose from {list(QUALITIES)}")
     if config.out.exists() and not (config.out / "build_info.json").exists() and any(config.out.iterdir()):
         raise BuildError(f"{config.out} exists and is not a dataset built by this tool; choose a new or empty --out")
-    workers = config.workers or default_workers()
-    scan = scan_release(config.source, config.real_folder)
-    problems = Problems(scan.missing_actions, scan.empty_folders, scan.unknown_folders)
-    problems.bad_files.update({path: "not a video file (by extension)" for path in scan.non_video_files})
-    clips = collect_clips(config, scan, problems, workers)
+    if not config.source.is_dir():
+        raise FileNotFoundError(f"{config.source} is not a folder; pass the unpacked release (or generated) folder")
+    if config.max_frames is not None and config.max_frames < 1:
+        raise BuildError(f"--max_frames must be a positive number or 'all', not {config.max_frames}")
+
+
+def _scan(config: BuildConfig, layout: Layout, workers: int) -> tuple[list[Clip], Problems]:
+    problems = Problems()
+    clips = layout.scan(config, problems, workers)
     if problems.blocking(config):
         hint = "Fix or remove them, or rerun with --skip_bad_files (bad files, empty and unknown folders)"
         if problems.missing_actions:
@@ -234,41 +170,49 @@ def build(config: BuildConfig) -> Path:
         logger.warning("skipping what follows.\n%s", problems.report())
     if not clips:
         raise BuildError(f"{config.source}: no readable videos; nothing to build")
-    has_identity = assign_splits(clips)
+    return clips, problems
+
+
+def build(config: BuildConfig) -> Path:
+    """Build the repo into ``config.out``; raises BuildError, having written nothing there, on problems."""
+    started = time.perf_counter()
+    _check_config(config)
+    workers = config.workers or default_workers()
+    layout = recognise_layout(config.source, config.layout)
+    logger.info("building %s as the %s layout", config.source, layout.name)
+    clips, problems = _scan(config, layout, workers)
+    has_identity = layout.assign(clips, config)
+    qualities = tuple(q for q in config.qualities if any(clip.has_quality(q) for clip in clips))
 
     # A hidden folder beside DIR, renamed into place once complete (through replace_folder); kept when the build
-    # fails, so that a rerun reuses the clips it has compressed.
+    # fails, so that a rerun reuses the clips it has compressed or cropped.
     with atomic_path(config.out, keep_on_failure=True) as staging:
         staging.mkdir(exist_ok=True)
-        for clip in clips:
-            _place(clip.source.path, staging / "raw" / clip.relative_path("raw"))
-        _reuse_previous(clips, config, staging)
-        jobs = [
-            CompressionJob(
-                staging / "raw" / clip.relative_path("raw"),
-                staging / quality / clip.relative_path(quality),
-                crf,
-            )
-            for quality, crf in CRF_BY_QUALITY.items()
-            if quality in config.qualities
-            for clip in clips
-        ]
-        encoded = compress_videos(jobs, workers=workers, progress=config.progress)
-        if "raw" not in config.qualities:
-            shutil.rmtree(staging / "raw")
-
-        configs, counts = write_configs(staging, clips, config.qualities, has_identity, config.progress)
+        _reuse_previous(clips, config, staging, qualities)
+        if layout.crops_faces:
+            before = sum(1 for clip in clips for _ in clip.qualities)
+            clips = crop_clips(clips, config, staging, workers, problems)
+            encoded, made = before, before
+        else:
+            encoded = compress_clips(clips, config, staging, workers)
+            made = len(clips) * len(set(config.qualities) & set(CRF_BY_QUALITY))
+        specs = layout.configs(clips, qualities)
+        configs, counts = write_configs(staging, clips, specs, has_identity, config.progress)
         write_splits_csv(staging / "splits.csv", clips)
-        command = "python -m dataset_script.build " + shlex.join([str(config.source), "--out", str(config.out)])
-        source_description = "a folder generated by this project" if has_identity else "the official release folder"
-        disk = disk_use(staging, config.qualities)
-        card = render_card(configs, counts, source_description, has_identity, command, disk)
+        flags = [str(config.source), "--out", str(config.out)] + (["--layout", layout.name] if config.layout else [])
+        command = "python -m dataset_script.build " + shlex.join(flags)
+        disk = disk_use(staging, qualities)
+        card = render_card(configs, counts, layout.card_text(clips, qualities, config), command, disk)
         write_text_atomically(staging / "README.md", card)
         info = {
             "config": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
+            "layout": layout.name,
+            "licensed_per_user": layout.licensed_per_user,
+            "qualities": list(qualities),
+            "qualities_absent": [q for q in QUALITIES if q not in qualities],
             "clips": len(clips),
             "encoded": encoded,
-            "reused": len(jobs) - encoded,
+            "reused": made - encoded,
             "skipped": problems.report() if problems else None,
             "seconds": round(time.perf_counter() - started, 1),
             "disk_bytes": asdict(disk),
@@ -276,8 +220,8 @@ def build(config: BuildConfig) -> Path:
         }
         # Written last: a staging folder with build_info.json is complete.
         write_text_atomically(staging / "build_info.json", json.dumps(info, indent=1))
-    logger.info("built %s: %d clips, %d configs, %d encoded, %d reused, %s s; %s", config.out, len(clips),
-                len(configs), encoded, len(jobs) - encoded, info["seconds"], disk.describe())  # fmt: skip
+    logger.info("built %s: %d clips, %d configs, %s s; %s", config.out, len(clips), len(configs), info["seconds"],
+                disk.describe())  # fmt: skip
     if config.push_to_hub:
         from .hub import push_to_hub
 
@@ -285,42 +229,67 @@ def build(config: BuildConfig) -> Path:
     return config.out
 
 
+def _max_frames(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of frames or 'all', not {text!r}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> BuildConfig:
     parser = argparse.ArgumentParser(prog="python -m dataset_script.build", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "source",
-        type=Path,
-        help="release folder (or a generated folder with manifest.csv)",
-    )
+    parser.add_argument("source", type=Path,
+                        help="release folder: DeepFake MNIST+ (or a generated one with manifest.csv), "
+                             "FaceForensics++ or Celeb-DF-v2")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="where the dataset repo is written")
+    parser.add_argument("--layout", choices=list(LAYOUTS), help="the source's layout (default: recognised)")
     parser.add_argument(
         "--real_folder",
         "--real-folder",
-        help="name of the real-clip folder (default: 'original' or 'real')",
+        help="DeepFake MNIST+: name of the real-clip folder (default: 'original' or 'real')",
     )
     parser.add_argument(
         "--qualities",
         default=",".join(QUALITIES),
-        help="comma-separated subset of raw,c23,c40",
+        help="comma-separated subset of raw,c23,c40 (FaceForensics++: of those present)",
     )
-    parser.add_argument("--workers", type=int, help="parallel probes/encodes (default: all cores)")
     parser.add_argument(
-        "--skip_bad_files",
-        "--skip-bad-files",
-        action="store_true",
-        help="skip unreadable, non-video or unlisted files and empty or unknown folders, with a warning",
+        "--splits",
+        type=Path,
+        help="FaceForensics++: folder of train.json, val.json, test.json (default: SOURCE/splits)",
     )
+    parser.add_argument(
+        "--max_frames",
+        "--max-frames",
+        type=_max_frames,
+        default=DEFAULT_MAX_FRAMES,
+        help=f"face-cropped layouts: frames kept per video, or 'all' (default {DEFAULT_MAX_FRAMES})",
+    )
+    parser.add_argument("--device", help="face-cropped layouts: where MTCNN runs (default: cuda when available)")
+    parser.add_argument(
+        "--validation_seed",
+        "--validation-seed",
+        type=int,
+        default=0,
+        help="Celeb-DF-v2: seed of the identities carved from train into validation",
+    )
+    parser.add_argument("--workers", type=int, help="parallel probes/encodes/crops (default: all cores)")
+    parser.add_argument("--skip_bad_files", "--skip-bad-files", action="store_true",
+                        help="skip unreadable, non-video, unlisted or faceless files and empty or unknown folders, "
+                             "with a warning")  # fmt: skip
     parser.add_argument(
         "--allow_missing_actions",
         "--allow-missing-actions",
         action="store_true",
-        help="build even if action folders are missing",
+        help="DeepFake MNIST+: build even if action folders are missing",
     )
     parser.add_argument(
         "--push_to_hub",
         "--push-to-hub",
         metavar="ORG/NAME",
-        help="after building, upload a sharded Hub form",
+        help="after building, upload a sharded Hub form (private for FaceForensics++ and Celeb-DF)",
     )
     parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -334,6 +303,11 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         allow_missing_actions=args.allow_missing_actions,
         push_to_hub=args.push_to_hub,
         progress=not args.no_progress,
+        layout=args.layout,
+        splits=args.splits,
+        max_frames=args.max_frames,
+        device=args.device,
+        validation_seed=args.validation_seed,
     )
 
 

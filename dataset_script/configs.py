@@ -1,12 +1,16 @@
 """Which clips each configuration and split of a built repo holds, and writing those rows as parquet shards.
 
-Configurations: ``raw``/``c23``/``c40`` hold every clip at that quality; ``<quality>-<action>`` one action's fakes
-plus as many real clips of the same split (paper Fig. 5), drawn by a fixed hash, seed-free.
+Each layout names its configurations as ``ConfigSpec``s. DeepFake MNIST+: ``raw``/``c23``/``c40`` hold every clip at
+that quality; ``<quality>-<action>`` one action's fakes plus as many real clips of the same split (paper Fig. 5),
+drawn by a fixed hash, seed-free.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,10 +22,22 @@ from .shards import DATA_FOLDER, ShardRow, cell_name, shard_pattern, write_split
 from .splits import stable_hash
 
 if TYPE_CHECKING:
-    from .build import Clip
+    from .clips import Clip
+
+SplitOf = Callable[["Clip"], "str | None"]
+Selection = Callable[[list["Clip"], SplitOf], dict[str, list["Clip"]]]
 
 
-def subset_rows(clips: list[Clip], action: str | None, split_of) -> dict[str, list[Clip]]:
+@dataclass(frozen=True)
+class ConfigSpec:
+    """One configuration: its name, the quality of its videos, and which clips each split holds."""
+
+    name: str
+    quality: str
+    select: Selection
+
+
+def subset_rows(clips: list[Clip], split_of: SplitOf, action: str | None = None) -> dict[str, list[Clip]]:
     """Rows per split of one subset: everything, or one action's fakes plus as many reals of the same split."""
     rows: dict[str, list[Clip]] = {}
     for clip in clips:
@@ -39,6 +55,20 @@ def subset_rows(clips: list[Clip], action: str | None, split_of) -> dict[str, li
     return {split: sorted(members, key=lambda clip: clip.video_id) for split, members in rows.items()}
 
 
+def action_configs(clips: list[Clip], qualities) -> list[ConfigSpec]:
+    """DeepFake MNIST+'s configurations: each quality whole, then each (quality, action)."""
+    actions = sorted({clip.source.action for clip in clips if clip.source.action}, key=_action_order)
+    return [
+        ConfigSpec(
+            quality if action is None else action_config_name(quality, action),
+            quality,
+            partial(subset_rows, action=action),
+        )  # fmt: skip
+        for quality in qualities
+        for action in [None, *actions]
+    ]
+
+
 def _shard_rows(members: list[Clip], quality: str, staging: Path) -> list[ShardRow]:
     return [
         ShardRow(
@@ -46,6 +76,7 @@ def _shard_rows(members: list[Clip], quality: str, staging: Path) -> list[ShardR
             name=f"{quality}/{clip.relative_path(quality)}",
             columns={
                 "label": clip.label,
+                "method": clip.method,
                 "action": clip.source.action,
                 "quality": quality,
                 "video_id": clip.video_id,
@@ -59,7 +90,7 @@ def _shard_rows(members: list[Clip], quality: str, staging: Path) -> list[ShardR
 
 
 def write_configs(
-    staging: Path, clips: list[Clip], qualities, has_identity: bool, progress: bool = True
+    staging: Path, clips: list[Clip], specs: list[ConfigSpec], has_identity: bool, progress: bool = True
 ) -> tuple[list[ConfigFiles], dict]:
     """Write every configuration's rows as parquet shards with the videos inside; returns the configurations and
     (rows, bytes) per configuration and split.
@@ -74,14 +105,12 @@ def write_configs(
     schemes = [("", lambda clip: clip.split)]
     if has_identity:
         schemes.append((IDENTITY_SPLIT_PREFIX, lambda clip: clip.identity_split))
-    actions = sorted({clip.source.action for clip in clips if clip.source.action}, key=_action_order)
-    names = [(quality, action) for quality in qualities for action in [None, *actions]]
     by_id = {clip.video_id: clip for clip in clips}
-    for quality, action in tqdm(names, desc="packing", unit="config", disable=not progress):
-        name = quality if action is None else action_config_name(quality, action)
+    for spec in tqdm(specs, desc="packing", unit="config", disable=not progress):
+        name, quality = spec.name, spec.quality
         splits_of: dict[str, list[str]] = {}
         for prefix, split_of in schemes:
-            for split, members in subset_rows(clips, action, split_of).items():
+            for split, members in spec.select(clips, split_of).items():
                 for clip in members:
                     splits_of.setdefault(clip.video_id, []).append(prefix + split)
         cells: dict[tuple[str, ...], list[Clip]] = {}

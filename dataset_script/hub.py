@@ -9,6 +9,7 @@ configurations; the Hub's chunk-level deduplication stores repeated bytes once.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -49,14 +50,24 @@ def check_hub_form(repo: Path) -> None:
         )
 
 
-def push_to_hub(repo: Path, repo_id: str, private: bool = False) -> str:
+def licensed_per_user(repo: Path) -> bool:
+    """Whether the built ``repo`` holds data licensed to each user (FaceForensics++, Celeb-DF-v2), per its build."""
+    info = repo / "build_info.json"
+    return info.is_file() and bool(json.loads(info.read_text()).get("licensed_per_user"))
+
+
+def push_to_hub(repo: Path, repo_id: str, private: bool | None = None) -> str:
     """Upload the Hub form of the built ``repo`` as dataset ``repo_id``; returns the commit URL.
+
+    ``private`` None: private for data licensed to each user, whose terms forbid redistribution; public otherwise.
 
     Shards on the Hub that this build did not write are deleted in the same upload: the card's split patterns
     would match them too, and a split would gain the rows of an earlier push."""
     from huggingface_hub import HfApi
 
     check_hub_form(repo)
+    if private is None:
+        private = licensed_per_user(repo)
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=repo, allow_patterns=list(HUB_FILES),

@@ -38,6 +38,8 @@ class ManifestRow:
     source_id: str
     driving_id: str
     seed: int
+    method: str = ""
+    """The generator of a fake (``FOMM``, ``TPSMM``, ``keypoint_warp``); empty for real clips and old manifests."""
 
 
 def release_folder(action: str | None) -> str:
@@ -77,6 +79,7 @@ def read_manifest(folder: Path) -> dict[str, ManifestRow] | None:
                 source_id=str(record["source_id"]),
                 driving_id=str(record.get("driving_id") or ""),
                 seed=int(record.get("seed") or 0),
+                method=str(record.get("method") or ""),
             )
         return rows
     return None

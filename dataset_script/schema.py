@@ -1,4 +1,5 @@
-"""The data schema of DeepFake MNIST+: labels, actions, qualities, and the release's folder names.
+"""The data schema: the row every built repo holds (DeepFake MNIST+, FaceForensics++, Celeb-DF-v2 alike), labels,
+actions, qualities, and the DeepFake MNIST+ release's folder names.
 
 Everything else in the project imports these names instead of repeating them.
 """
@@ -55,6 +56,33 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 IDENTITY_SPLIT_PREFIX = "identity_"
 """Identity-disjoint splits are published next to the paper splits as ``identity_train`` etc."""
+
+DMPLUS_METHOD = "FOMM"
+"""The manipulation method of DeepFake MNIST+'s fakes, where a generation manifest names none."""
+
+ROW_COLUMNS: dict[str, tuple[str, str]] = {
+    "video": ("video", "the clip itself (bytes inside the row); decodes to a torchcodec VideoDecoder"),
+    "label": ("label", "real = 0, fake = 1"),
+    "method": (
+        "string",
+        "how a fake was made: FOMM (DeepFake MNIST+), the FaceForensics++ method folder "
+        "(Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter), Celeb-DF; empty for real clips",
+    ),
+    "action": ("string", "DeepFake MNIST+'s animation action of a fake; empty for real clips and other datasets"),
+    "quality": ("string", "raw, c23 or c40"),
+    "video_id": ("string", "unique in the repo: <folder>/<file stem>"),
+    "source_id": ("string", "the identity whose face is shown (a real clip's person; a fake's source face)"),
+    "driving_id": (
+        "string",
+        "a fake's target or driving identity: the person whose video gives the motion "
+        "(DeepFake MNIST+) or the frames the face is put into (FaceForensics++, Celeb-DF); empty for reals",
+    ),
+    "num_frames": ("int64", "frames in the clip"),
+}
+"""THE row schema, the contract between the build and everything downstream (training, evaluation, the Space):
+column -> (type, meaning). Every source layout produces exactly these columns, so a detector trained on one
+dataset is evaluated on another unchanged. Types are `datasets` value types; ``video`` and ``label`` are the
+``Video`` and ``ClassLabel(LABEL_NAMES)`` features (``card.ROW_FEATURES`` turns this into `datasets` Features)."""
 
 EVAL_FRAMES_PER_VIDEO = 32
 """Test protocol: 32 evenly spaced frames per video (DeepfakeBench's convention)."""

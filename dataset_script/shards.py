@@ -73,7 +73,8 @@ def _group(sizes: Sequence[int], limit: int) -> list[list[int]]:
 
 def _row_group(rows: Sequence[ShardRow]) -> pa.Table:
     columns = {"video": [{"bytes": row.file.read_bytes(), "path": row.name} for row in rows]}
-    columns |= {name: [row.columns[name] for row in rows] for name in ROW_FEATURES if name != "video"}
+    # A column a row does not give (``method`` of rows made before it existed) is empty, not an error.
+    columns |= {name: [row.columns.get(name) for row in rows] for name in ROW_FEATURES if name != "video"}
     return pa.table(columns, schema=ROW_FEATURES.arrow_schema)
 
 

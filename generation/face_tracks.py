@@ -13,20 +13,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_script.files import atomic_path
-from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices
-
-from .faces import (
+from dataset_script.faces import (
     FACE_CROP_SIZE,
     FaceDetector,
     FaceError,
+    chunks,
     crop_face,
     follow_face,
     main_face,
     most_frontal,
     square_box,
     tube_box,
+    video_tube,
 )
+from dataset_script.files import atomic_path
+from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices
+
 from .jobs import IMAGE_EXTENSIONS
 
 SOURCE_SAMPLE_FRAMES = 32
@@ -108,18 +110,17 @@ def video_track(path: Path, detector: FaceDetector, size: int = FACE_CROP_SIZE, 
     count = video.num_frames if max_frames <= 0 else min(max_frames, video.num_frames)
     if count == 0:
         raise FaceError(f"{role} {path.name} has no frames")
-    chunks = [range(start, min(start + DECODE_CHUNK, count)) for start in range(0, count, DECODE_CHUNK)]
+    runs = chunks(count, DECODE_CHUNK)
     # A short video is decoded once and kept; a long one twice (find the tube, then crop), a chunk at a time.
-    kept = video.read(chunks[0]) if len(chunks) == 1 else None
+    kept = video.read(runs[0]) if len(runs) == 1 else None
 
     def decode(chunk: range) -> torch.Tensor:
         return kept if kept is not None else video.read(chunk)
 
-    detections = [faces for chunk in chunks for faces in detector.detect(decode(chunk))]
-    tube = follow_face(detections, name=f"{role} {path.name}")
+    tube = video_tube(decode, runs, detector, name=f"{role} {path.name}")
     box = tube_box(tube)
     parts = []
-    for chunk in chunks:
+    for chunk in runs:
         landmarks = [None if tube[index] is None else tube[index].landmarks for index in chunk]
         parts.append(_crop(decode(chunk), [box] * len(chunk), landmarks, size))
     crops, landmarks = torch.cat([part[0] for part in parts]), np.concatenate([part[1] for part in parts])

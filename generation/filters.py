@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .faces import FaceDetector
+from dataset_script.faces import FaceDetector
 
 
 @dataclass

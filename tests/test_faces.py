@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from generation.faces import Face, FaceError, crop_face, follow_face, main_face, most_frontal, square_box, tube_box
+from dataset_script.faces import Face, FaceError, crop_face, follow_face, main_face, most_frontal, square_box, tube_box
 
 FRONTAL = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], dtype=np.float32)
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import yaml
 
+from dataset_script.faces import FaceDetector, FaceError, crop_face, main_face
 from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices, fit_frames_uint8, normalise_frames
 from dataset_script.probe import VideoMetadata, VideoProbeError, read_metadata
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
-from generation.faces import FaceDetector, FaceError, crop_face, main_face
 from modeling import detector, fake_probability, timm_model_of
 from modeling.cam import class_activation_maps, overlay
 

@@ -1,7 +1,10 @@
-"""Faces in frames: facenet-pytorch's MTCNN in batches, the main face of a frame, and square crops around it.
+"""Faces in frames: facenet-pytorch's MTCNN in batches, the main face of a frame, face tubes through a video, and
+square crops around them.
 
-The generation pipeline crops driving and source videos with it; the Space crops uploaded clips with it. MTCNN's
-weights ship inside the facenet-pytorch wheel, so this runs offline.
+Its one home, for every user: the build crops FaceForensics++ and Celeb-DF videos with it, the generation pipeline
+crops driving and source videos, the Space crops uploaded clips. It lives in ``dataset_script`` because that package
+imports nothing of ours, so all three may import it. MTCNN's weights ship inside the facenet-pytorch wheel, so this
+runs offline.
 """
 
 from __future__ import annotations
@@ -94,15 +97,18 @@ def square_box(box: tuple[float, float, float, float], margin: float = 0.3) -> t
 def crop_face(frame: torch.Tensor, box: tuple[float, float, float, float], size: int = FACE_CROP_SIZE,
               margin: float = 0.3) -> torch.Tensor:  # fmt: skip
     """The square around ``box`` of a uint8 frame (3, H, W), edge-padded where it leaves the frame, resized to
-    ``size``; uint8 (3, size, size)."""
+    ``size``; uint8 (3, size, size). Frames (N, 3, H, W) are cropped with the one box in one batch."""
+    single = frame.ndim == 3
+    frames = frame[None] if single else frame
     left, top, right, bottom = square_box(box, margin)
-    height, width = frame.shape[-2:]
+    height, width = frames.shape[-2:]
     pad = (max(0, -left), max(0, right - width), max(0, -top), max(0, bottom - height))
-    region = frame[:, max(0, top) : min(height, bottom), max(0, left) : min(width, right)].float()
+    region = frames[..., max(0, top) : min(height, bottom), max(0, left) : min(width, right)].float()
     if any(pad):
-        region = F.pad(region[None], pad, mode="replicate")[0]
-    resized = F.interpolate(region[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return resized[0].round().clamp(0, 255).to(torch.uint8)
+        region = F.pad(region, pad, mode="replicate")
+    resized = F.interpolate(region, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    resized = resized.round().clamp(0, 255).to(torch.uint8)
+    return resized[0] if single else resized
 
 
 def box_iou(first: tuple[float, float, float, float], second: tuple[float, float, float, float]) -> float:
@@ -133,6 +139,17 @@ def follow_face(detections: list[list[Face]], min_iou: float = 0.3, name: str = 
         else:
             tube.append(None)
     return tube
+
+
+def chunks(count: int, size: int) -> list[range]:
+    """``range(count)`` in consecutive runs of at most ``size``: how long videos are decoded, a run at a time."""
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def video_tube(decode, parts: list[range], detector: FaceDetector, name: str) -> list[Face | None]:
+    """The face tube (``follow_face``) of a video's frames, ``decode(part)`` giving each run of them in turn, so a
+    long full-HD video never has to be in memory whole."""
+    return follow_face([faces for part in parts for faces in detector.detect(decode(part))], name=name)
 
 
 def tube_box(tube: list[Face | None]) -> tuple[float, float, float, float]:
