@@ -7,6 +7,7 @@ from . import (
     generation_scaling,
     mini_generation,
     space_latency,
+    tpsmm_animation,
     training_throughput,
 )
 
@@ -16,5 +17,6 @@ if __name__ == "__main__":
     mini_generation.main()
     training_throughput.main([])
     fomm_animation.main([])
+    tpsmm_animation.main([])
     generation_scaling.main([])
     space_latency.main([])

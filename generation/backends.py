@@ -2,6 +2,8 @@
 the fake's frames, with relative motion measured from one reference driving frame.
 
 * ``fomm``: our First Order Motion Model with the official vox-256 checkpoint (the paper's generator).
+* ``tpsmm``: our Thin-Plate Spline Motion Model with its official vox checkpoint: fakes of an animator detectors
+  trained on DeepFake MNIST+ never saw.
 * ``warp``: the keypoint-warp animator driven by MTCNN's five landmarks, with one affine frame per face
   estimated from them; it needs no checkpoint, so the whole pipeline runs offline.
 """
@@ -29,6 +31,8 @@ class BackendOptions:
 
 class Backend:
     name: str
+    method: str
+    """The manipulation method's name in the manifest and the dataset's rows (``FOMM`` for DeepFake MNIST+)."""
     summary: str = ""
     """What it is and needs, in a few words, for ``generate.py --help``."""
 
@@ -98,6 +102,7 @@ def landmark_keypoints(landmarks: np.ndarray, size: int) -> tuple[torch.Tensor, 
 class WarpBackend(Backend):
     """Runs on the CPU whatever the device: its work is small next to MTCNN's and the encoder's."""
 
+    method = "keypoint_warp"
     summary = "keypoint warp from MTCNN landmarks, no checkpoint"
 
     def __init__(self, options: BackendOptions):
@@ -119,38 +124,83 @@ class WarpBackend(Backend):
         return to_numpy_image(frames)
 
 
-@register_backend("fomm")
-class FommBackend(Backend):
-    summary = "FOMM with --checkpoint"
+class CheckpointBackend(Backend):
+    """A learned animator from ``--checkpoint``: on GPUs in half precision (``--precision``) and channels_last."""
 
-    @staticmethod
-    def check_options(options: BackendOptions) -> None:
+    checkpoint_help: str
+    """What ``--checkpoint`` takes, for the error when it is missing."""
+
+    @classmethod
+    def check_options(cls, options: BackendOptions) -> None:
         if options.checkpoint is None:
-            raise ValueError("--backend fomm needs --checkpoint: the official vox-cpk.pth.tar (from the "
-                             "first-order-model project's links) or its safetensors conversion "
-                             "(python -m generation.fomm.checkpoint CKPT --out X.safetensors); "
+            raise ValueError(f"--backend {cls.name} needs --checkpoint: {cls.checkpoint_help}; "
                              "--backend warp runs without one")  # fmt: skip
         if not Path(options.checkpoint).is_file():
             raise FileNotFoundError(f"--checkpoint {options.checkpoint} does not exist")
 
     def __init__(self, options: BackendOptions):
-        from .fomm import AnimationOptions, load_vox256
-
         self.check_options(options)
         self.device = options.device
-        half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.precision)
-        if half is not None and self.device.type == "cpu":
-            half = None  # CPU half precision is slower than fp32 and less exact
-        self.kp_detector, self.generator = (module.to(self.device) for module in load_vox256(options.checkpoint))
-        on_gpu = self.device.type == "cuda"
-        if on_gpu:
-            self.kp_detector.to(memory_format=torch.channels_last)
-            self.generator.to(memory_format=torch.channels_last)
-        self.options = AnimationOptions(autocast_dtype=half, channels_last=on_gpu)
+        self.half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.precision)
+        if self.half is not None and self.device.type == "cpu":
+            self.half = None  # CPU half precision is slower than fp32 and less exact
+        self.on_gpu = self.device.type == "cuda"
+        self.load(Path(options.checkpoint))
+
+    def load(self, checkpoint: Path) -> None:
+        """Load the networks (with ``place``) and set the animation options."""
+        raise NotImplementedError
+
+    def place(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The module on the device, channels_last on GPUs."""
+        module = module.to(self.device)
+        return module.to(memory_format=torch.channels_last) if self.on_gpu else module
+
+    def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
+        """The source (1, 3, H, W) animated by the driving frames (T, 3, H, W), floats in [0, 1] on the device."""
+        raise NotImplementedError
 
     def animate(self, source: FaceTrack, driving: FaceTrack, reference: int) -> np.ndarray:
+        frames = self.frames(as_float(source.frames, self.device), as_float(driving.frames, self.device), reference)
+        return to_numpy_image(frames.cpu())
+
+
+@register_backend("fomm")
+class FommBackend(CheckpointBackend):
+    method = "FOMM"
+    summary = "FOMM with --checkpoint"
+    checkpoint_help = ("the official vox-cpk.pth.tar (from the first-order-model project's links) or its safetensors "
+                       "conversion (python -m generation.fomm.checkpoint CKPT --out X.safetensors)")  # fmt: skip
+
+    def load(self, checkpoint: Path) -> None:
+        from .fomm import AnimationOptions, load_vox256
+
+        self.kp_detector, self.generator = (self.place(module) for module in load_vox256(checkpoint))
+        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu)
+
+    def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
         from .fomm import animate
 
-        frames = animate(self.kp_detector, self.generator, as_float(source.frames, self.device),
-                         as_float(driving.frames, self.device), self.options, reference_frame=reference)  # fmt: skip
-        return to_numpy_image(frames.cpu())
+        return animate(self.kp_detector, self.generator, source, driving, self.options, reference_frame=reference)
+
+
+@register_backend("tpsmm")
+class TpsmmBackend(CheckpointBackend):
+    """TPSMM's demo default, relative motion with the faces' size ratio, from the driving frame ``reference``."""
+
+    method = "TPSMM"
+    summary = "Thin-Plate Spline Motion Model with --checkpoint"
+    checkpoint_help = ("the official vox.pth.tar (from the Thin-Plate-Spline-Motion-Model project's links) or its "
+                       "safetensors conversion (python -m generation.tpsmm.checkpoint CKPT --out X.safetensors)"
+                       )  # fmt: skip
+
+    def load(self, checkpoint: Path) -> None:
+        from .tpsmm import AnimationOptions, load_tpsmm
+
+        self.networks = self.place(load_tpsmm(checkpoint))
+        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu)
+
+    def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
+        from .tpsmm import animate
+
+        return animate(self.networks, source, driving, self.options, reference_frame=reference)

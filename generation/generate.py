@@ -5,12 +5,16 @@ animate every source with every driving video, check the fakes, and write the re
         --sources faces/ --driving driving/ --out generated/
     python generation/generate.py --backend warp --sources faces/ --driving driving/ --out generated/
     python -m dataset_script.build generated/ --out deepfake_mnist_plus
+    python generation/generate.py --backend tpsmm --checkpoint vox.pth.tar --sources faces/ --driving driving/ \
+        --pairing manifest --pairing_manifest generated/manifest.csv --out unseen_tpsmm/
 
 ``--driving`` holds one sub-folder per action (``blink``, ``open_mouth``..., or the release's names) of driving
 videos, uncropped or cropped; ``--sources`` holds face images or videos (the most frontal face of a video is
 used). Fakes animate every source with every driving video, or (``--pairing one_per_action``, as the paper) with
-one driving video per action; real clips are the face crops of the driving videos, or (``--real_clips sources``,
-as the paper) of the source videos.
+one driving video per action, or (``--pairing manifest``) with the driving videos it has in an earlier set's
+manifest, so that a set made by another animator shows the same people doing the same actions; real clips are
+the face crops of the driving videos, or (``--real_clips sources``, as the paper) of the source videos. The
+manifest names each fake's generator (``method``: ``FOMM``, ``TPSMM``, ``keypoint_warp``).
 
 Jobs are sorted by stable ids; the main process decides which are finished and tells the others, and each
 process takes a contiguous share, so every job runs exactly once. Each video is written atomically and then
@@ -39,13 +43,13 @@ from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
 from dataset_script.console import configure_logging
+from dataset_script.faces import FaceDetector, FaceError
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError
 from dataset_script.probe import VideoProbeError
 from dataset_script.release import ManifestRow, write_manifest
 from generation.backends import BACKENDS, BackendOptions, backend_class, backends_help, create_backend
 from generation.face_tracks import FaceTrack, VideoTracks, source_track
-from generation.faces import FaceDetector, FaceError
 from generation.filters import CheckContext, run_checks, validate_checks
 from generation.fomm import best_reference_frame
 from generation.jobs import (
@@ -77,10 +81,15 @@ class GenerationConfig:
     sources: Path = field(metadata={"help": "folder of source face images or videos"})
     driving: Path = field(metadata={"help": "folder with one sub-folder of driving videos per action"})
     out: Path = field(metadata={"help": "output folder: the release layout plus manifest.csv"})
-    checkpoint: Path | None = field(default=None, metadata={"help": "vox-cpk.pth.tar or its .safetensors (fomm)"})
+    checkpoint: Path | None = field(default=None, metadata={
+        "help": "fomm: vox-cpk.pth.tar, tpsmm: vox.pth.tar, or their .safetensors conversions"})  # fmt: skip
     pairing: str = field(default="all", metadata={"choices": PAIRINGS,
         "help": "all: every source with every driving video; one_per_action: each source with one driving video "
-                "of each action (the paper: many sources, a few driving videos per action)"})  # fmt: skip
+                "of each action (the paper: many sources, a few driving videos per action); manifest: the pairs of "
+                "--pairing_manifest"})  # fmt: skip
+    pairing_manifest: Path | None = field(default=None, metadata={
+        "help": "with --pairing manifest: the manifest.csv (or its folder) of an earlier generated set, whose "
+                "source and driving pairs to animate again"})  # fmt: skip
     real_clips: str = field(default="driving", metadata={"choices": REAL_CLIPS,
         "help": "real clips from the face crops of the driving videos, of the source videos (the paper's real clips "
                 "are the VoxCeleb videos of its sources), or none"})  # fmt: skip
@@ -93,8 +102,8 @@ class GenerationConfig:
     best_frame: bool = field(default=False, metadata={"help": "measure motion from the driving frame whose "
                                                                "landmarks are closest to the source's"})  # fmt: skip
     max_frames: int = field(default=0, metadata={"help": "use only the first N driving frames (0: all)"})
-    precision: Literal["fp32", "bf16", "fp16"] = field(default="bf16", metadata={"help": "fomm on GPUs; the CPU "
-                                                                                       "always runs fp32"})  # fmt: skip
+    precision: Literal["fp32", "bf16", "fp16"] = field(default="bf16", metadata={
+        "help": "fomm and tpsmm on GPUs; the CPU always runs fp32"})  # fmt: skip
     retry_errors: bool = field(default=False, metadata={"help": "run again the jobs recorded as errors"})
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even where there are GPUs"})
     progress: bool = field(default=True, metadata={"help": "progress bar per process"})
@@ -108,8 +117,9 @@ class GenerationConfig:
         checkpoint = None
         if self.checkpoint is not None and self.checkpoint.is_file():
             checkpoint = f"{self.checkpoint.name}:{self.checkpoint.stat().st_size}"
+        pairing = self.pairing if self.pairing_manifest is None else f"{self.pairing}:{self.pairing_manifest}"
         return {"backend": self.backend, "checkpoint": checkpoint, "checks": self.check_names,
-                "pairing": self.pairing, "real_clips": self.real_clips, "identity_pattern": self.identity_pattern,
+                "pairing": pairing, "real_clips": self.real_clips, "identity_pattern": self.identity_pattern,
                 "min_face_fraction": self.min_face_fraction, "best_frame": self.best_frame,
                 "max_frames": self.max_frames, "precision": self.precision}  # fmt: skip
 
@@ -209,6 +219,7 @@ class Summary:
 def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
     """Write the manifest of the finished videos and a report of every job (status and reason)."""
     records = JobRecords(config.out)
+    method = backend_class(config.backend).method
     rows, report_rows, counts = [], [], {DONE: 0, REJECTED: 0, ERROR: 0}
     for job in jobs:
         record = records.read(job) or {"status": "not run", "reason": "no record; run the command again"}
@@ -216,7 +227,8 @@ def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
         report_rows.append({"job_id": job.job_id, "status": record["status"], "output": job.output,
                             "reason": record.get("reason", "")})  # fmt: skip
         if record["status"] == DONE:
-            rows.append(ManifestRow(job.output, job.label, job.action, job.source_id, job.driving_id, 0))
+            rows.append(ManifestRow(job.output, job.label, job.action, job.source_id, job.driving_id, 0,
+                                    method="" if job.is_real else method))  # fmt: skip
     manifest = write_manifest(config.out, rows)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=["job_id", "status", "output", "reason"], lineterminator="\n")
@@ -239,7 +251,8 @@ def generate(config: GenerationConfig) -> Summary | None:
         try:
             backend_class(config.backend).check_options(BackendOptions(config.checkpoint))
             validate_checks(config.check_names)
-            jobs = plan_jobs(config.sources, config.driving, config.pairing, config.real_clips, config.identity_pattern)
+            jobs = plan_jobs(config.sources, config.driving, config.pairing, config.real_clips, config.identity_pattern,
+                             config.pairing_manifest)  # fmt: skip
             config.out.mkdir(parents=True, exist_ok=True)
             check_settings(config)
             records = JobRecords(config.out)

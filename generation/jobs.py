@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dataset_script.files import write_text_atomically
-from dataset_script.release import REAL_RELEASE_FOLDER, release_folder, scan_release
-from dataset_script.schema import ACTIONS, VIDEO_EXTENSIONS
+from dataset_script.release import MANIFEST_NAMES, REAL_RELEASE_FOLDER, read_manifest, release_folder, scan_release
+from dataset_script.schema import ACTIONS, VIDEO_EXTENSIONS, canonical_action
 from dataset_script.splits import stable_hash
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -60,8 +60,10 @@ class Job:
         return self.label == "real"
 
 
-PAIRINGS = ("all", "one_per_action")
+PAIRINGS = ("all", "one_per_action", "manifest")
 """Which driving videos animate each source (``generate.py --pairing``): see ``plan_jobs``."""
+PAIR_SEPARATOR = "--"
+"""Between the source's and the driving video's names in a fake's file name: ``<source>--<driving>.mp4``."""
 REAL_CLIPS = ("driving", "sources", "none")
 """Where the real clips come from (``generate.py --real_clips``): see ``plan_jobs``."""
 
@@ -149,22 +151,80 @@ def chosen_driving(source: str, videos: list[Path]) -> Path:
     return max(videos, key=lambda video: (stable_hash(f"{source}|{video.name}"), video.name))
 
 
+def manifest_pairs(manifest: Path, source_files: list[Path], driving: dict[str, list[Path]],
+                   identity: Identities) -> set[tuple[str, str, str]]:  # fmt: skip
+    """The (action, source file name, driving path) of every fake of an earlier generated set's manifest (a
+    ``manifest.csv`` or its folder), matched to ``--sources`` and ``--driving`` by the ``<source>--<driving>`` file
+    names generate.py writes, else by identities when those name exactly one file each. What cannot be matched is
+    an error that lists it: an unseen-generator set must show the same people doing the same actions."""
+    if not manifest.exists():
+        raise JobPlanError(f"--pairing_manifest {manifest} does not exist; pass the manifest.csv of the set to repeat")
+    folder = manifest if manifest.is_dir() else manifest.parent
+    if manifest.is_file() and manifest.name not in MANIFEST_NAMES:
+        raise JobPlanError(f"--pairing_manifest {manifest}: expected {' or '.join(MANIFEST_NAMES)} or its folder")
+    try:
+        rows = read_manifest(folder)
+    except ValueError as error:
+        raise JobPlanError(f"--pairing_manifest: {error}") from error
+    if rows is None:
+        raise JobPlanError(f"--pairing_manifest {manifest}: no {' or '.join(MANIFEST_NAMES)} there; pass the folder a "
+                           f"generate.py run wrote")  # fmt: skip
+    by_stem = {path.stem: path.name for path in source_files}
+    by_identity: dict[str, list[str]] = {}
+    for path in source_files:
+        by_identity.setdefault(identity(path), []).append(path.name)
+    pairs, unmatched = set(), []
+    for row in sorted(rows.values(), key=lambda row: row.file):
+        if row.label != "fake":
+            continue
+        action = canonical_action(row.action) or row.action
+        videos = {video.stem: video for video in driving.get(action, [])}
+        stem = Path(row.file).stem
+        # either name may hold the separator itself: try every split
+        splits = [(stem[:at], stem[at + len(PAIR_SEPARATOR) :]) for at in range(len(stem))
+                  if stem.startswith(PAIR_SEPARATOR, at)]  # fmt: skip
+        by_name = [(by_stem[s], videos[d]) for s, d in splits if s in by_stem and d in videos]
+        if len(by_name) == 1:
+            chosen = by_name[0]
+        else:
+            sources = by_identity.get(row.source_id, [])
+            drivers = [video for video in videos.values() if identity(video) == row.driving_id]
+            chosen = (sources[0], drivers[0]) if len(sources) == len(drivers) == 1 else None
+        if chosen is None:
+            unmatched.append(f"{row.file} ({row.action}: {row.source_id} driven by {row.driving_id})")
+        else:
+            pairs.add((action, chosen[0], chosen[1].name))
+    if unmatched:
+        raise JobPlanError(f"--pairing_manifest: {len(unmatched)} fakes have no source and driving video here: "
+                           f"{', '.join(unmatched[:5])}; put those files in --sources and --driving (same names, or "
+                           f"names whose --identity_pattern identities are unique)")  # fmt: skip
+    if not pairs:
+        raise JobPlanError(f"--pairing_manifest {manifest} lists no fakes to pair")
+    return pairs
+
+
 def plan_jobs(sources: Path, driving: Path, pairing: str = "all", real_clips: str = "driving",
-              identity_pattern: str | None = None) -> list[Job]:  # fmt: skip
+              identity_pattern: str | None = None, pairing_manifest: Path | None = None) -> list[Job]:  # fmt: skip
     """Every job, sorted by id.
 
     ``pairing``: ``all`` animates every source with every driving video; ``one_per_action`` with one driving
-    video of each action (as the paper, many sources and a few driving videos per action). ``real_clips``: the
-    face crops of the ``driving`` videos, of the ``sources`` that are videos (the paper's real clips are the
+    video of each action (as the paper, many sources and a few driving videos per action); ``manifest`` each source
+    with the driving videos it has in ``pairing_manifest``, an earlier set's (``manifest_pairs``). ``real_clips``:
+    the face crops of the ``driving`` videos, of the ``sources`` that are videos (the paper's real clips are the
     VoxCeleb videos its sources come from), or ``none``."""
     if pairing not in PAIRINGS:
         raise JobPlanError(f"--pairing {pairing!r}: choose one of {', '.join(PAIRINGS)}")
+    if (pairing == "manifest") != (pairing_manifest is not None):
+        raise JobPlanError("--pairing manifest and --pairing_manifest go together: pass both (the manifest.csv of "
+                           "the set whose pairs to reuse) or neither")  # fmt: skip
     if real_clips not in REAL_CLIPS:
         raise JobPlanError(f"--real_clips {real_clips!r}: choose one of {', '.join(REAL_CLIPS)}")
     identity = Identities(identity_pattern)
     source_files = list_sources(sources)
+    by_action = list_driving(driving)
+    pairs = manifest_pairs(pairing_manifest, source_files, by_action, identity) if pairing == "manifest" else None
     jobs = []
-    for action, videos in list_driving(driving).items():
+    for action, videos in by_action.items():
         for video in videos:
             relative = video.relative_to(driving).as_posix()
             if real_clips == "driving":
@@ -173,9 +233,11 @@ def plan_jobs(sources: Path, driving: Path, pairing: str = "all", real_clips: st
             for source in source_files:
                 if pairing == "one_per_action" and chosen_driving(source.name, videos) != video:
                     continue
+                if pairs is not None and (action, source.name, video.name) not in pairs:
+                    continue
                 jobs.append(Job(f"{action}/{video.stem}/{source.stem}", "fake", action, relative, source.name,
-                                f"{release_folder(action)}/{source.stem}--{video.stem}.mp4", identity(source),
-                                identity(video)))  # fmt: skip
+                                f"{release_folder(action)}/{source.stem}{PAIR_SEPARATOR}{video.stem}.mp4",
+                                identity(source), identity(video)))  # fmt: skip
     if real_clips == "sources":
         for source in source_files:
             if source.suffix.lower() in VIDEO_EXTENSIONS:

@@ -1,9 +1,13 @@
-"""First-order motion math, written once: the mini's keypoint-warp animator and our FOMM both use it.
+"""Motion math, written once: the mini's keypoint-warp animator, our FOMM and our TPSMM use it.
 
 Conventions (as in FOMM, Siarohin et al. 2020): coordinates are (x, y) in [-1, 1], x to the right, y down;
 keypoints are (B, K, 2); Jacobians (B, K, 2, 2) map a keypoint's local reference frame into the image.
 Warping is backward: for every pixel z of the frame we make, the deformation says where to read the source.
 Near keypoint k the deformation is first order, ``T_k(z) = kp_src_k + J_src_k J_drv_k^-1 (z - kp_drv_k)``.
+
+The Thin-Plate Spline Motion Model (Zhao and Zhang 2022) replaces the first-order motions by thin-plate splines,
+each fitted to a group of keypoints (``fit_tps``, ``tps_motions``): ``T(z) = A [z; 1] + sum_i w_i U(|z - p_i|^2)``
+with ``U(r) = r log r`` of the squared distance, taking driving keypoints p_i to source keypoints.
 """
 
 from __future__ import annotations
@@ -65,13 +69,73 @@ def blend_weights(heatmaps: torch.Tensor, background: float | torch.Tensor) -> t
     return stacked / stacked.sum(dim=1, keepdim=True)
 
 
-def warp(image: torch.Tensor, deformation: torch.Tensor, padding_mode: str = "border") -> torch.Tensor:
-    """Backward warp (B, C, H, W) by a deformation (B, H', W', 2) of source coordinates."""
+def warp(image: torch.Tensor, deformation: torch.Tensor, padding_mode: str = "border",
+         align_corners: bool = False) -> torch.Tensor:  # fmt: skip
+    """Backward warp (B, C, H, W) by a deformation (B, H', W', 2) of source coordinates. ``align_corners`` as
+    ``grid_sample``'s, for both the resizing and the sampling: FOMM's convention is False, TPSMM's True."""
     if deformation.shape[1:3] != image.shape[2:]:
-        # FOMM predicts motion at a lower resolution and resizes the field to the image.
-        deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=image.shape[2:], mode="bilinear")
+        # FOMM and TPSMM predict motion at a lower resolution and resize the field to the image.
+        deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=image.shape[2:], mode="bilinear",
+                                    align_corners=align_corners)  # fmt: skip
         deformation = deformation.permute(0, 2, 3, 1)
-    return F.grid_sample(image, deformation, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+    return F.grid_sample(image, deformation, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+
+
+TPS_REGULARIZATION = 0.01
+"""What TPSMM adds to the diagonal of the thin-plate system, so near-coincident keypoints still give a solution."""
+
+
+def tps_kernel(squared_distance: torch.Tensor) -> torch.Tensor:
+    """The thin-plate radial basis of the squared distance, ``r log r`` (0 at 0), as TPSMM writes it."""
+    return squared_distance * torch.log(squared_distance + 1e-9)
+
+
+def fit_tps(control: torch.Tensor, target: torch.Tensor, regularization: float = TPS_REGULARIZATION,
+            ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The thin-plate spline taking control points (..., N, 2) to targets (..., N, 2): its affine part
+    (..., 2, 3) and radial weights (..., N, 2).
+
+    Solves ``(L + regularization I) [w; a] = [target; 0]`` with ``L = [[U, P], [P^T, 0]]``, ``U_ij`` the kernel
+    of the control points' squared distances and ``P`` their rows ``(x, y, 1)``; with regularization 0 the
+    spline passes through every target. Always in float32 outside autocast: the system is small, and half
+    precision solves it badly or not at all."""
+    with torch.autocast(control.device.type, enabled=False):
+        control, target = control.float(), target.float()
+        count = control.shape[-2]
+        kernel = tps_kernel((control[..., :, None, :] - control[..., None, :, :]).pow(2).sum(-1))
+        affine_rows = torch.cat([control, torch.ones_like(control[..., :1])], dim=-1)  # (..., N, 3)
+        corner = control.new_zeros(*control.shape[:-2], 3, 3)
+        system = torch.cat([torch.cat([kernel, affine_rows], dim=-1),
+                            torch.cat([affine_rows.transpose(-1, -2), corner], dim=-1)], dim=-2)  # fmt: skip
+        system = system + regularization * torch.eye(count + 3, device=control.device)
+        right = torch.cat([target, target.new_zeros(*target.shape[:-2], 3, 2)], dim=-2)
+        solution = torch.linalg.solve(system, right)  # TPSMM inverts the system; the same to float rounding
+    return solution[..., count:, :].transpose(-1, -2), solution[..., :count, :]
+
+
+def tps_transform(grid: torch.Tensor, control: torch.Tensor, affine: torch.Tensor, weights: torch.Tensor,
+                  ) -> torch.Tensor:  # fmt: skip
+    """Thin-plate splines (control points (..., N, 2), ``fit_tps``'s affine (..., 2, 3) and weights (..., N, 2))
+    evaluated on a grid (H, W, 2): (..., H, W, 2)."""
+    with torch.autocast(grid.device.type, enabled=False):
+        points = grid.float().reshape(-1, 2)  # (P, 2)
+        linear = points @ affine[..., :2].float().transpose(-1, -2) + affine[..., None, :, 2].float()
+        squared = (points[:, None, :] - control.float()[..., None, :, :]).pow(2).sum(-1)  # (..., P, N)
+        out = linear + tps_kernel(squared) @ weights.float()
+    return out.view(*control.shape[:-2], *grid.shape)
+
+
+def tps_motions(grid: torch.Tensor, kp_driving: torch.Tensor, kp_source: torch.Tensor,
+                points_per_transform: int = 5) -> torch.Tensor:  # fmt: skip
+    """TPSMM's backward motions, identity first: keypoints (B, K * n, 2) in groups of ``points_per_transform``,
+    one thin-plate spline per group taking the driving keypoints to the source's; (B, K + 1, H, W, 2) in float32,
+    the analogue of ``sparse_motions``."""
+    batch = kp_driving.shape[0]
+    control = kp_driving.reshape(batch, -1, points_per_transform, 2)
+    affine, weights = fit_tps(control, kp_source.reshape(batch, -1, points_per_transform, 2))
+    motions = tps_transform(grid, control, affine, weights)
+    identity = grid.float()[None, None].expand(batch, 1, *grid.shape)
+    return torch.cat([identity, motions], dim=1)
 
 
 def convex_hull_area(keypoints: torch.Tensor) -> torch.Tensor:

@@ -5,12 +5,14 @@ frame, scaled by the ratio of the faces' sizes, and the Jacobians compose the sa
 Faster than the demo's frame-by-frame loop with the same result: the source's keypoints and features are computed
 once, upsampling convolutions run on the small input by phase (``blocks.phase_upsampling``), many driving frames
 go through each forward pass on GPUs, and everything runs under ``torch.inference_mode`` (with autocast and
-channels_last on GPUs when asked).
+channels_last on GPUs when asked). That loop (``animate_source_once``) and its options (``BatchingOptions``) serve
+our TPSMM too.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -22,11 +24,10 @@ from .blocks import phase_upsampling
 
 
 @dataclass
-class AnimationOptions:
-    relative: bool = True
-    """Move the source keypoints by the driving motion, instead of copying the driving keypoints."""
-    adapt_movement_scale: bool = True
-    """Scale the motion by the ratio of the source's and the driving face's keypoint convex-hull areas."""
+class BatchingOptions:
+    """How driving frames go through an animator's networks; every setting gives the same frames up to float
+    rounding (or half precision's, with ``autocast_dtype``)."""
+
     batch_size: int | None = None
     """Driving frames per forward pass; by default 16 on GPUs and 1 on the CPU, where batching measured slower
     per frame (the CPU's gain is in not recomputing the source's work)."""
@@ -38,18 +39,27 @@ class AnimationOptions:
     fewer operations."""
 
 
+@dataclass
+class AnimationOptions(BatchingOptions):
+    relative: bool = True
+    """Move the source keypoints by the driving motion, instead of copying the driving keypoints."""
+    adapt_movement_scale: bool = True
+    """Scale the motion by the ratio of the source's and the driving face's keypoint convex-hull areas."""
+
+
 DEFAULT_OPTIONS = AnimationOptions()
 
 
-def _expand(keypoints: dict, count: int) -> dict:
-    return {key: value.expand(count, *value.shape[1:]) for key, value in keypoints.items()}
+def expand_batch(tensors: dict, count: int) -> dict:
+    """One source's tensors (1, ...) seen as a batch of ``count`` without copying."""
+    return {key: value.expand(count, *value.shape[1:]) for key, value in tensors.items()}
 
 
 def _drive(kp_source: dict, kp_driving: dict, kp_reference: dict, options: AnimationOptions) -> dict:
     if not options.relative:
         return kp_driving
     count = kp_driving["value"].shape[0]
-    source, reference = _expand(kp_source, count), _expand(kp_reference, count)
+    source, reference = expand_batch(kp_source, count), expand_batch(kp_reference, count)
     value, jacobian = normalize_relative_motion(
         source["value"], kp_driving["value"], reference["value"], source.get("jacobian"),
         kp_driving.get("jacobian"), reference.get("jacobian"), options.adapt_movement_scale,
@@ -58,6 +68,30 @@ def _drive(kp_source: dict, kp_driving: dict, kp_reference: dict, options: Anima
 
 
 @torch.inference_mode()
+def animate_source_once(source: torch.Tensor, driving: torch.Tensor, options: BatchingOptions, reference_frame: int,
+                        device: torch.device, prepare: Callable[[torch.Tensor], object],
+                        detect: Callable[[torch.Tensor], dict], render: Callable[[object, dict, dict], torch.Tensor],
+                        upsampling: Iterable[nn.Module] = ()) -> torch.Tensor:  # fmt: skip
+    """The loop our animators share: ``prepare(source)`` does the source's work once, ``detect(frames)`` gives
+    keypoints, and ``render(prepared, kp_chunk, kp_reference)`` a chunk's predictions; driving frames go in
+    chunks of ``options.batch_size``, with autocast, channels_last and phase upsampling of the ``upsampling``
+    modules' up blocks as ``options`` say. Float (N, 3, H, W)."""
+    autocast = (torch.autocast(device.type, dtype=options.autocast_dtype) if options.autocast_dtype is not None
+                else contextlib.nullcontext())  # fmt: skip
+    layout = torch.channels_last if options.channels_last else torch.contiguous_format
+    source = source.to(device).contiguous(memory_format=layout)
+    upsampling = phase_upsampling(*upsampling) if options.phase_upsampling else contextlib.nullcontext()
+    with autocast, upsampling:
+        prepared = prepare(source)
+        kp_reference = detect(driving[reference_frame : reference_frame + 1].to(device))
+        outputs = []
+        batch_size = options.batch_size or (1 if device.type == "cpu" else 16)
+        for chunk in driving.split(batch_size):
+            chunk = chunk.to(device).contiguous(memory_format=layout)
+            outputs.append(render(prepared, detect(chunk), kp_reference).float())
+    return torch.cat(outputs)
+
+
 def animate(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor, driving: torch.Tensor,
             options: AnimationOptions = DEFAULT_OPTIONS, reference_frame: int = 0) -> torch.Tensor:  # fmt: skip
     """The source (1, 3, H, W) animated by every driving frame (N, 3, H, W); float in [0, 1], (N, 3, H, W).
@@ -66,28 +100,21 @@ def animate(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor, 
     depends only on its driving frame and the reference, so this gives what the FOMM demo's ``--find_best_frame``
     gets by animating forwards from that frame and backwards to the start, in one pass and in order.
     """
-    device = next(generator.parameters()).device
-    autocast = (torch.autocast(device.type, dtype=options.autocast_dtype) if options.autocast_dtype is not None
-                else contextlib.nullcontext())  # fmt: skip
-    layout = torch.channels_last if options.channels_last else torch.contiguous_format
-    source = source.to(device).contiguous(memory_format=layout)
+
+    def prepare(source: torch.Tensor) -> tuple:
+        return source, kp_detector(source), generator.encode(source)
+
+    def render(prepared: tuple, kp_chunk: dict, kp_reference: dict) -> torch.Tensor:
+        source, kp_source, features = prepared
+        count = kp_chunk["value"].shape[0]
+        out = generator(source.expand(count, -1, -1, -1), _drive(kp_source, kp_chunk, kp_reference, options),
+                        expand_batch(kp_source, count), source_features=features)  # fmt: skip
+        return out["prediction"]
+
     # Only the generator's decoder: the same frames to float rounding. In the hourglasses of the keypoint detector
     # and the dense motion network, rounding differences pass through sharp softmaxes and grow to 1e-3.
-    upsampling = phase_upsampling(*generator.up_blocks) if options.phase_upsampling else contextlib.nullcontext()
-    with autocast, upsampling:
-        kp_source = kp_detector(source)
-        features = generator.encode(source)
-        kp_reference = kp_detector(driving[reference_frame : reference_frame + 1].to(device))
-        outputs = []
-        batch_size = options.batch_size or (1 if device.type == "cpu" else 16)
-        for chunk in driving.split(batch_size):
-            chunk = chunk.to(device).contiguous(memory_format=layout)
-            kp_driving = _drive(kp_source, kp_detector(chunk), kp_reference, options)
-            count = chunk.shape[0]
-            out = generator(source.expand(count, -1, -1, -1), kp_driving, _expand(kp_source, count),
-                            source_features=features)  # fmt: skip
-            outputs.append(out["prediction"].float())
-    return torch.cat(outputs)
+    return animate_source_once(source, driving, options, reference_frame, next(generator.parameters()).device,
+                               prepare, kp_detector, render, generator.up_blocks)  # fmt: skip
 
 
 def normalised_landmarks(landmarks: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,8 @@
 """The building blocks FOMM's networks share: conv-norm-ReLU blocks, the U-Net-like hourglass, and the
-anti-aliased downsampling that feeds it. Parameter names follow the official checkpoint's state_dict."""
+anti-aliased downsampling that feeds it. Parameter names follow the official checkpoint's state_dict.
+
+TPSMM (``generation.tpsmm``) builds its networks from the same blocks with instance norm in place of batch norm
+(``norm=nn.InstanceNorm2d``: affine, no running statistics, so no such checkpoint entries)."""
 
 from __future__ import annotations
 
@@ -9,14 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+Norm = type[nn.BatchNorm2d] | type[nn.InstanceNorm2d]
+"""The normalisation class of a block, built as ``norm(features, affine=True)``."""
+
 
 class SameBlock2d(nn.Module):
     """Conv, batch norm, ReLU at the same resolution; the base of the down and up blocks."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 7, padding: int = 3):
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 7, padding: int = 3,
+                 norm: Norm = nn.BatchNorm2d):  # fmt: skip
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+        self.norm = norm(out_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.norm(self.conv(x)))
@@ -25,8 +32,9 @@ class SameBlock2d(nn.Module):
 class DownBlock2d(SameBlock2d):
     """Conv, batch norm, ReLU, then 2x average pooling."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
-        super().__init__(in_features, out_features, kernel_size, padding)
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1,
+                 norm: Norm = nn.BatchNorm2d):  # fmt: skip
+        super().__init__(in_features, out_features, kernel_size, padding, norm)
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,8 +48,9 @@ class UpBlock2d(SameBlock2d):
     a 3x3 convolution of a nearest-upsampled image gives each of the four output pixel phases a 2x2 convolution
     of the input with summed weights, 16 instead of 36 multiply-adds per input pixel and channel pair."""
 
-    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
-        super().__init__(in_features, out_features, kernel_size, padding)
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1,
+                 norm: Norm = nn.BatchNorm2d):  # fmt: skip
+        super().__init__(in_features, out_features, kernel_size, padding, norm)
         self.phase_upsampling = False
         """Set by ``phase_upsampling()``."""
         self._phase_cache: tuple[tuple, torch.Tensor] | None = None
@@ -85,12 +94,12 @@ class UpBlock2d(SameBlock2d):
 class ResBlock2d(nn.Module):
     """Pre-activation residual block: (norm, ReLU, conv) twice, plus the input."""
 
-    def __init__(self, features: int, kernel_size: int = 3, padding: int = 1):
+    def __init__(self, features: int, kernel_size: int = 3, padding: int = 1, norm: Norm = nn.BatchNorm2d):
         super().__init__()
         self.conv1 = nn.Conv2d(features, features, kernel_size, padding=padding)
         self.conv2 = nn.Conv2d(features, features, kernel_size, padding=padding)
-        self.norm1 = nn.BatchNorm2d(features, affine=True)
-        self.norm2 = nn.BatchNorm2d(features, affine=True)
+        self.norm1 = norm(features, affine=True)
+        self.norm2 = norm(features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(F.relu(self.norm1(x)))
@@ -102,12 +111,14 @@ def _width(block_expansion: int, level: int, max_features: int) -> int:
 
 
 class Encoder(nn.Module):
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int):
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int,
+                 norm: Norm = nn.BatchNorm2d):  # fmt: skip
         super().__init__()
         self.down_blocks = nn.ModuleList(
             DownBlock2d(
                 in_features if i == 0 else _width(block_expansion, i, max_features),
                 _width(block_expansion, i + 1, max_features),
+                norm=norm,
             )  # fmt: skip
             for i in range(num_blocks)
         )
@@ -120,33 +131,46 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int):
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int,
+                 norm: Norm = nn.BatchNorm2d):  # fmt: skip
         super().__init__()
         self.up_blocks = nn.ModuleList(
             UpBlock2d(
                 (1 if i == num_blocks - 1 else 2) * _width(block_expansion, i + 1, max_features),
                 _width(block_expansion, i, max_features),
+                norm=norm,
             )  # fmt: skip
             for i in reversed(range(num_blocks))
         )
         self.out_filters = block_expansion + in_features
+        self.level_filters = [block.conv.out_channels * 2 for block in self.up_blocks[:-1]] + [self.out_filters]
+        """Channels of each level ``levels`` returns, low to high resolution."""
 
-    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+    def levels(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every up block's output joined with its skip, low to high resolution (TPSMM reads several)."""
         skips = list(skips)
-        out = skips.pop()
+        out, outs = skips.pop(), []
         for block in self.up_blocks:
             out = torch.cat([block(out), skips.pop()], dim=1)
-        return out
+            outs.append(out)
+        return outs
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        return self.levels(skips)[-1]
 
 
 class Hourglass(nn.Module):
     """Encoder and decoder with skip connections; the output is the last features concatenated with the input."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int):
+    def __init__(self, block_expansion: int, in_features: int, num_blocks: int, max_features: int,
+                 norm: Norm = nn.BatchNorm2d):  # fmt: skip
         super().__init__()
-        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features, norm)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, norm)
         self.out_filters = self.decoder.out_filters
+
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.decoder.levels(self.encoder(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
