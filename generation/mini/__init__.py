@@ -1,5 +1,6 @@
-"""The synthetic mini DeepFake MNIST+: procedural talking heads and keypoint-warp animation, offline on a CPU."""
+"""The synthetic mini DeepFake MNIST+: procedural talking heads animated by keypoint warping (or, for an unseen
+generator, thin-plate splines), offline on a CPU."""
 
-from .generate import SIZES, MiniSize, generate
+from .generate import ANIMATORS, SIZES, MiniSize, generate
 
-__all__ = ["SIZES", "MiniSize", "generate"]
+__all__ = ["ANIMATORS", "SIZES", "MiniSize", "generate"]

@@ -98,7 +98,10 @@ def sharpness(frames: torch.Tensor) -> torch.Tensor:
     return _mean_magnitude(*_grey_gradients(frames))
 
 
-def generator_resynthesis(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def generator_resynthesis(frames: torch.Tensor, generator: torch.Generator, bottleneck: int = DECODER_BOTTLENECK,
+                          detail_kept: tuple[float, float] = DETAIL_KEPT,
+                          ghost_shifts: tuple[tuple[int, int], tuple[int, int]] = ((1, 2), (-2, -1)),
+                          ) -> torch.Tensor:  # fmt: skip
     """What FOMM's occlusion-aware generator does to the frames it outputs (T, 3, H, W floats in [0, 1]).
 
     It never copies pixels: every output frame is decoded from 64x64 feature maps through upsampling blocks.
@@ -107,14 +110,20 @@ def generator_resynthesis(frames: torch.Tensor, generator: torch.Generator) -> t
     sharp but not where it was: ghosted, doubled edges at a two-to-three pixel offset. The re-invented share is
     sized so that each frame keeps its overall sharpness (mean gradient magnitude), so that no global statistic
     gives a fake away; the difference is local structure at the scales a decoder works at, which compression
-    does not erase the way it erases single-pixel patterns."""
-    features = F.avg_pool2d(frames, DECODER_BOTTLENECK)
-    decoded = _up_block(_up_block(features))
+    does not erase the way it erases single-pixel patterns.
+
+    The defaults are FOMM's decoder; ``bottleneck`` (a power of two: one up block per halving), ``detail_kept``
+    and ``ghost_shifts`` (the offsets of the re-invented detail's two copies) describe another's."""
+    features = F.avg_pool2d(frames, bottleneck)
+    decoded = features
+    for _ in range(bottleneck.bit_length() - 1):
+        decoded = _up_block(decoded)
     fine = frames - F.interpolate(features, size=frames.shape[-2:], mode="bilinear", align_corners=False)
-    low, high = DETAIL_KEPT
+    low, high = detail_kept
     kept = low + (high - low) * torch.rand(len(frames), 1, 1, 1, generator=generator)
     output = decoded + kept * fine
-    reinvented = torch.roll(fine, shifts=(1, 2), dims=(2, 3)) - torch.roll(fine, shifts=(-2, -1), dims=(2, 3))
+    ahead, behind = ghost_shifts
+    reinvented = torch.roll(fine, shifts=ahead, dims=(2, 3)) - torch.roll(fine, shifts=behind, dims=(2, 3))
     # sharpness grows with the re-invented share: find each frame's share by bisection (gradients are linear, so
     # those of output + share x reinvented are combined, not recomputed)
     (output_y, output_x), (added_y, added_x) = _grey_gradients(output), _grey_gradients(reinvented)
@@ -174,6 +183,20 @@ def film(rendered: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def relative_keypoints(
+    source_identity: Identity, source_state: FaceState, driving_identity: Identity, driving_state: FaceState
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The source's keypoints and Jacobians (1, K, 2), (1, K, 2, 2), and those to animate it with in each driving
+    frame's place (T, K, 2), (T, K, 2, 2): relative motion from the first driving frame, scaled to the source."""
+    kp_source, jac_source = geometry_keypoints(source_identity, source_state)
+    kp_driving, jac_driving = geometry_keypoints(driving_identity, driving_state)
+    kp_new, jac_new = normalize_relative_motion(
+        kp_source.expand_as(kp_driving), kp_driving, kp_driving[:1].expand_as(kp_driving),
+        jac_source.expand_as(jac_driving), jac_driving, jac_driving[:1].expand_as(jac_driving),
+    )  # fmt: skip
+    return (kp_source, jac_source), (kp_new, jac_new)
+
+
 def animate(
     source_image: torch.Tensor,
     source_identity: Identity,
@@ -184,10 +207,7 @@ def animate(
     chunk: int = 16,
 ) -> torch.Tensor:
     """A fake clip: the source frame (1, 3, H, W, noise-free) performing the driving clip's motion."""
-    kp_source, jac_source = geometry_keypoints(source_identity, source_state)
-    kp_driving, jac_driving = geometry_keypoints(driving_identity, driving_state)
-    kp_new, jac_new = normalize_relative_motion(
-        kp_source.expand_as(kp_driving), kp_driving, kp_driving[:1].expand_as(kp_driving),
-        jac_source.expand_as(jac_driving), jac_driving, jac_driving[:1].expand_as(jac_driving),
-    )  # fmt: skip
+    (kp_source, jac_source), (kp_new, jac_new) = relative_keypoints(
+        source_identity, source_state, driving_identity, driving_state
+    )
     return warp_animate(source_image, kp_source, jac_source, kp_new, jac_new, KEYPOINT_STD, jitter, chunk)

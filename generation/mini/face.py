@@ -238,11 +238,46 @@ def expression_textures(identity: Identity, state: FaceState) -> torch.Tensor:
     return face_texture(identity, distinct)[inverse]
 
 
-def render(identity: Identity, state: FaceState, size: int = 256, chunk: int = 12) -> torch.Tensor:
-    """Render frames (T, 3, size, size), floats in [0, 1], noise-free (the camera adds noise later)."""
-    grid = make_coordinate_grid(size, size)
+@dataclass(frozen=True)
+class Shot:
+    """A camera framing other than the default square close-up: a ``height`` x ``width`` frame whose pixels are
+    ``pixel`` scene units apart, its top-left corner at scene point (``left``, ``top``). The person stays at the
+    scene's origin, so a wider shot makes the face smaller and the corner decides where in the frame it sits."""
+
+    height: int
+    width: int
+    pixel: float
+    left: float
+    top: float
+
+    def grid(self) -> torch.Tensor:
+        """(H, W, 2) scene (x, y) of each pixel's centre."""
+        xs = self.left + (torch.arange(self.width, dtype=torch.float32) + 0.5) * self.pixel
+        ys = self.top + (torch.arange(self.height, dtype=torch.float32) + 0.5) * self.pixel
+        return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+
+    def to_pixels(self, points: torch.Tensor) -> torch.Tensor:
+        """Scene (x, y) points (..., 2) in this frame's pixel units (column, row), pixel centres at +0.5."""
+        return (points - torch.tensor([self.left, self.top])) / self.pixel
+
+    def crop(self, left: int, top: int, right: int, bottom: int) -> Shot:
+        """The part of this frame from pixel column ``left`` and row ``top`` up to (not including) ``right`` and
+        ``bottom``, as a shot of its own: rendering it gives those pixels of this shot's frame."""
+        return Shot(bottom - top, right - left, self.pixel, self.left + left * self.pixel, self.top + top * self.pixel)
+
+
+def render(identity: Identity, state: FaceState, size: int = 256, chunk: int = 12, shot: Shot | None = None,
+           backdrop: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """Render frames (T, 3, size, size), floats in [0, 1], noise-free (the camera adds noise later).
+
+    ``shot`` frames the scene otherwise (then frames are (T, 3, shot.height, shot.width) and ``size`` is unused),
+    and ``backdrop`` (1, 3, H, W) replaces the plain wall behind the person, for full-frame videos."""
+    if shot is None:
+        grid, limits = make_coordinate_grid(size, size), None
+    else:
+        grid, limits = shot.grid(), torch.tensor([shot.width, shot.height])
     px, py = grid[..., 0][None], grid[..., 1][None]  # (1, H, W)
-    room = _room(identity, px, py)
+    room = _room(identity, px, py) if backdrop is None else backdrop
     reach = max(identity.radii[1], nose_centre(identity)[2].item() + identity.nose[2]) * 1.02
     images = []
     for start in range(0, len(state), chunk):
@@ -250,8 +285,13 @@ def render(identity: Identity, state: FaceState, size: int = 256, chunk: int = 1
         centre = head_centres(identity, part)
         image = _render_body(identity, centre, room, px, py)
         # Ray-cast only the box the head reaches in these few frames: about half the frame.
-        low = ((centre[:, :2].amin(0) - reach + 1) * size / 2).floor().clamp(0, size).int().tolist()
-        high = ((centre[:, :2].amax(0) + reach + 1) * size / 2).ceil().clamp(0, size).int().tolist()
+        if shot is None:
+            low = ((centre[:, :2].amin(0) - reach + 1) * size / 2).floor().clamp(0, size).int().tolist()
+            high = ((centre[:, :2].amax(0) + reach + 1) * size / 2).ceil().clamp(0, size).int().tolist()
+        else:
+            low = torch.minimum(shot.to_pixels(centre[:, :2].amin(0) - reach).floor().clamp_min(0), limits)
+            high = torch.minimum(shot.to_pixels(centre[:, :2].amax(0) + reach).ceil().clamp_min(0), limits)
+            low, high = low.int().tolist(), high.int().tolist()
         (x0, y0), (x1, y1) = low, high
         if x1 > x0 and y1 > y0:
             box = image[:, :, y0:y1, x0:x1]

@@ -6,13 +6,17 @@ no label. A fake's driver is another identity's real clip of the same action, ch
 identity split (train/validation/test, as ``dataset_script.build`` deals them), so the identity-disjoint split
 keeps test people out of training entirely. Every clip has its own seed: the same ``--seed`` gives
 byte-identical videos, in any order and with any number of workers.
+
+The fakes are made by one of ``ANIMATORS`` from the same plan: ``keypoint`` (the default, FOMM's motion model) or
+``tps`` (thin-plate splines with TPSMM's occlusion handling and decoder), for tests on an unseen generator.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,7 +24,7 @@ from tqdm.auto import tqdm
 
 from dataset_script.compression import default_workers
 from dataset_script.frames import keep_freed_memory
-from dataset_script.release import ManifestRow, release_folder, write_manifest
+from dataset_script.release import ManifestRow, read_manifest, release_folder, write_manifest
 from dataset_script.schema import ACTIONS
 from dataset_script.splits import identity_split, stable_hash
 
@@ -31,6 +35,7 @@ from .animate import animate, camera_jitter, film, generator_resynthesis, sensor
 from .cast import clip_seed, identity_for, identity_names, real_trajectory
 from .face import render
 from .sheet import write_contact_sheet
+from .tps_animate import tps_animate
 
 FPS = 25
 FRAME_SIZE = 256
@@ -47,6 +52,22 @@ SIZES = {
     "default": MiniSize(identities=20, frames=48),
     "large": MiniSize(identities=60, frames=64),
 }
+
+
+@dataclass(frozen=True)
+class Animator:
+    animate: Callable[..., torch.Tensor]
+    """(source image, source identity, source pose, driving identity, driving motion, camera jitter, generator)
+    to the fake's frames (T, 3, H, W), before sensor noise."""
+    method: str
+    """The manifest's method for its fakes; empty leaves the build's default (FOMM), as the mini has always had."""
+
+
+def _keypoint_fake(source_image, source, pose, driver, motion, jitter, generator) -> torch.Tensor:
+    return generator_resynthesis(animate(source_image, source, pose, driver, motion, jitter), generator)
+
+
+ANIMATORS = {"keypoint": Animator(_keypoint_fake, ""), "tps": Animator(tps_animate, "TPSMM")}
 
 
 ClipPlan = ManifestRow
@@ -81,7 +102,7 @@ def plan_clips(size: MiniSize, seed: int) -> list[ClipPlan]:
     return named
 
 
-def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
+def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str = "keypoint") -> None:
     """Render (real) or animate (fake) one clip and encode it; a finished file is kept as is."""
     target = out / plan.file
     if target.exists():
@@ -95,23 +116,42 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int) -> None:
         source, driver = identity_for(plan.source_id, seed), identity_for(plan.driving_id, seed)
         pose = source_pose(generator)
         motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
-        video = animate(render(source, pose), source, pose, driver, motion, camera_jitter(frames, generator))
-        video = generator_resynthesis(video, generator)
+        video = ANIMATORS[animator].animate(render(source, pose), source, pose, driver, motion,
+                                            camera_jitter(frames, generator), generator)  # fmt: skip
     write_video(sensor_noise(to_numpy_image(video), generator), target, FPS)
 
 
-def _work(batch: list[ClipPlan], out: Path, seed: int, frames: int) -> int:
+def _work(batch: list[ClipPlan], out: Path, seed: int, frames: int, animator: str) -> int:
     torch.set_num_threads(1)  # one clip per core: processes scale better than threads on small tensors
     keep_freed_memory()
     for plan in batch:
-        make_clip(plan, out, seed, frames)
+        make_clip(plan, out, seed, frames, animator)
     return len(batch)
 
 
-def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = None, progress: bool = True) -> Path:
-    """Write the mini into ``out`` (release layout + manifest.csv + contact sheet); reruns finish what is missing."""
+def _check_animator(out: Path, animator: str) -> str:
+    """The manifest method of ``animator``'s fakes; refuses a folder whose manifest says another animator made it."""
+    if animator not in ANIMATORS:
+        raise ValueError(f"unknown mini animator {animator!r}: choose one of {', '.join(ANIMATORS)}")
+    method = ANIMATORS[animator].method
+    made = {row.method for row in (read_manifest(out) or {}).values() if row.label == "fake"}
+    if made and made != {method}:
+        others = [name for name, other in ANIMATORS.items() if other.method in made]
+        raise ValueError(
+            f"{out} holds a mini made by the {', '.join(others) or 'another'} animator; a rerun only finishes "
+            f"missing clips, so write the {animator} animator's mini to another --out folder"
+        )
+    return method
+
+
+def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = None, progress: bool = True,
+             animator: str = "keypoint") -> Path:  # fmt: skip
+    """Write the mini into ``out`` (release layout + manifest.csv + contact sheet); reruns finish what is missing.
+
+    ``animator`` (a name in ``ANIMATORS``) makes the fakes; reals, file names, pairs and seeds do not depend on it."""
     if shutil.which("ffmpeg") is None:
         raise RuntimeError("ffmpeg was not found on PATH; install it (Debian/Ubuntu: apt-get install -y ffmpeg)")
+    method = _check_animator(out, animator)
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_clips(size, seed)
     workers = workers or default_workers()
@@ -119,10 +159,12 @@ def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = Non
     with ProcessPoolExecutor(max_workers=workers) as pool, tqdm(
         total=len(plans), desc="mini clips", unit="clip", disable=not progress
     ) as bar:  # fmt: skip
-        for done in pool.map(_work, batches, [out] * len(batches), [seed] * len(batches), [size.frames] * len(batches)):
+        repeat = len(batches)
+        settings = [out] * repeat, [seed] * repeat, [size.frames] * repeat, [animator] * repeat
+        for done in pool.map(_work, batches, *settings):
             bar.update(done)
     # Real rows record the action the person performed; the dataset itself gives real clips no action.
-    rows = [ManifestRow(p.file, p.label, p.action, p.source_id, p.driving_id, p.seed) for p in plans]
+    rows = [replace(p, method=method if p.label == "fake" else "") for p in plans]
     write_manifest(out, rows)
     write_contact_sheet(out, plans, seed, size.frames)
     return out
