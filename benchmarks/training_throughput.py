@@ -76,19 +76,38 @@ def trainer_frames_per_second(dataset, name, size, crop, videos, frames, steps, 
     return steps * videos * frames / (timer.ended - timer.started)
 
 
-def bare_frames_per_second(name, size, crop, videos, frames, steps, skip) -> float:
+def bare_frames_per_second(
+    name,
+    size,
+    crop,
+    videos,
+    frames,
+    steps,
+    skip,
+    device: str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> float:
+    """The model's own forward/backward/step loop on tensors already in place (on ``device``; with
+    ``autocast_dtype`` and ``channels_last`` as the Trainer's --bf16 and train.py's --channels_last set them)."""
     model, info = create_detector(name, pretrained=False, input_size=size, crop_pct=crop)
-    wrapped = wrap(model, info).train()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    wrapped = wrap(model, info).to(device, memory_format=layout).train()
     optimiser = torch.optim.AdamW(wrapped.parameters(), lr=5e-5, fused=False)
-    pixels = torch.randn(videos * frames, 3, size, size)
-    labels = torch.randint(0, 2, (videos * frames,))
+    pixels = torch.randn(videos * frames, 3, size, size, device=device).contiguous(memory_format=layout)
+    labels = torch.randint(0, 2, (videos * frames,), device=device)
     for step in range(steps + skip):
         if step == skip:
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
             started = time.perf_counter()
-        loss = wrapped(pixel_values=pixels, labels=labels).loss
+        with torch.autocast(torch.device(device).type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            loss = wrapped(pixel_values=pixels, labels=labels).loss
         loss.backward()
         optimiser.step()
         optimiser.zero_grad()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
     return steps * videos * frames / (time.perf_counter() - started)
 
 

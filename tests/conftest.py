@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from tests.factories import make_clip, make_release  # noqa: E402
+from tests.factories import copy_release, make_clip, make_release  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,6 +46,19 @@ def small_release(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory) -> Path:
+    """A release of 3 clips a folder, 8 frames of 32x32, encoded once per session: a template that tests copy
+    (``release_copy``) rather than encode again, and never touch themselves."""
+    return make_release(tmp_path_factory.mktemp("tiny_release") / "DeepFakeMnist", per_folder=3, frames=8, size=32)
+
+
+@pytest.fixture
+def release_copy(tiny_release, tmp_path):
+    """``release_copy(name="src")``: this test's own writable copy of ``tiny_release`` at ``tmp_path / name``."""
+    return lambda name="src": copy_release(tiny_release, tmp_path / name)
+
+
+@pytest.fixture(scope="session")
 def built_repo(tmp_path_factory, small_release) -> Path:
     """The small release built into ``deepfake_mnist_plus/`` once per session."""
     from dataset_script.build import BuildConfig, build
@@ -55,14 +68,22 @@ def built_repo(tmp_path_factory, small_release) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_mini_repo(tmp_path_factory) -> Path:
-    """The smoke mini, generated and built (raw only: compression is tested elsewhere)."""
-    from dataset_script.build import BuildConfig, build
-    from generation.mini.generate import SIZES, generate
+def smoke_mini(tmp_path_factory) -> Path:
+    """The smoke mini in the release layout, made once per session through its command's ``main`` (in-process:
+    the same parser and code as ``python -m generation.mini``, without an interpreter's start)."""
+    from generation.mini.__main__ import main
 
-    root = tmp_path_factory.mktemp("smoke_mini")
-    generate(root / "mini", SIZES["smoke"], seed=3, progress=False)
-    return build(BuildConfig(source=root / "mini", out=root / "deepfake_mnist_plus", qualities=("raw",),
+    out = tmp_path_factory.mktemp("smoke_mini") / "mini"
+    assert main(["--out", str(out), "--size", "smoke", "--seed", "3", "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def smoke_mini_repo(smoke_mini) -> Path:
+    """The smoke mini built (raw only: compression is tested elsewhere); shared read-only."""
+    from dataset_script.build import BuildConfig, build
+
+    return build(BuildConfig(source=smoke_mini, out=smoke_mini.parent / "deepfake_mnist_plus", qualities=("raw",),
                              progress=False))  # fmt: skip
 
 

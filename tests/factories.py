@@ -6,7 +6,9 @@ as fixtures.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -37,26 +39,42 @@ def make_release(
     identities: int = 7,
 ) -> Path:
     """A release-layout folder: every action folder (release names) and a real folder, ``per_folder`` clips each."""
+    rows = release_rows(per_folder, real_folder, identities)
+    # each encode is one ffmpeg process: two at a time keep both of CI's cores busy
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda row: make_clip(root / row.file, frames=frames, size=size, seed=row.seed - 1), rows))
+    if with_manifest:
+        write_manifest(root, rows)
+    return root
+
+
+def release_rows(per_folder: int = 7, real_folder: str = "original", identities: int = 7) -> list[ManifestRow]:
+    """The manifest rows of ``make_release``'s folder (its clips' seeds are ``row.seed - 1``), so that a test can
+    give a copied release a manifest without encoding its clips again."""
     rows, seed = [], 0
     for action in [None, *ACTIONS]:
         folder = real_folder if action is None else release_folder(action)
         for index in range(per_folder):
-            name = f"{index:04d}.mp4"
-            make_clip(root / folder / name, frames=frames, size=size, seed=seed)
             seed += 1
-            source = f"id{(index + seed) % identities:02d}"
             rows.append(
                 ManifestRow(
-                    file=f"{folder}/{name}",
+                    file=f"{folder}/{index:04d}.mp4",
                     label="real" if action is None else "fake",
                     action=action or "",
-                    source_id=source,
+                    source_id=f"id{(index + seed) % identities:02d}",
                     driving_id="" if action is None else f"id{(index + seed + 1) % identities:02d}",
                     seed=seed,
                 )
             )
-    if with_manifest:
-        write_manifest(root, rows)
+    return rows
+
+
+def copy_release(template: Path, root: Path, real_folder: str | None = None) -> Path:
+    """A writable copy of a session's release ``template`` at ``root`` (tests break or extend their copy, never the
+    template), its real folder renamed to ``real_folder`` if given: encoding the clips again would cost far more."""
+    shutil.copytree(template, root)
+    if real_folder is not None:
+        (root / "original").rename(root / real_folder)
     return root
 
 

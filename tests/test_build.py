@@ -15,10 +15,11 @@ import yaml
 from datasets import ClassLabel, Video, get_dataset_config_names, load_dataset
 
 import dataset_script.shards as shards
-from dataset_script.build import BuildConfig, BuildError, build, parse_args
+from dataset_script.build import BuildConfig, BuildError, build, main, parse_args
 from dataset_script.files import atomic_path, recover_interrupted_replace, replace_folder, retired_folder
+from dataset_script.release import write_manifest
 from dataset_script.schema import ACTIONS, QUALITIES
-from tests.factories import make_clip, make_release
+from tests.factories import copy_release, make_clip, make_release, release_rows
 
 PER_FOLDER = 7  # 5 train, 1 validation, 1 test per folder
 
@@ -69,8 +70,8 @@ def test_split_membership_is_written_as_data(built_repo):
     assert "configs:" in card and "c40-yaw" in card and "@inproceedings" in card
 
 
-def test_rerun_reuses_compressions(tmp_path):
-    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+def test_rerun_reuses_compressions(tmp_path, release_copy):
+    source = release_copy()
     out = tmp_path / "repo"
     build(BuildConfig(source=source, out=out, progress=False))
     encoded = {p: p.stat().st_mtime_ns for p in (out / "c23").glob("*/*.mp4")}
@@ -125,18 +126,28 @@ def _break_unknown(root):
         (_break_unknown, "unknown folders (not an action of the release, nor the real folder):\n  - holiday"),
     ],
 )
-def test_bad_input_is_reported_and_nothing_is_written(tmp_path, breaker, message):
-    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+def test_bad_input_is_reported_and_nothing_is_written(tmp_path, release_copy, caplog, breaker, message):
+    source = release_copy()
     breaker(source)
-    out = tmp_path / "repo"
+    # the command's own main, in-process: what it logs at ERROR is what the terminal shows on stderr
+    assert main([str(source), "--out", str(tmp_path / "repo"), "--no_progress"]) == 2
+    errors = "\n".join(record.getMessage() for record in caplog.records if record.levelname == "ERROR")
+    assert message in errors
+    assert "summary:" in errors and "--skip_bad_files" in errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # not even a staging folder
+
+
+def test_the_command_exits_2_and_says_why_on_stderr(tmp_path, release_copy):
+    """One run of the real command line (the cases above call its ``main``): the exit status and stderr a shell sees."""
+    source = release_copy()
+    _break_empty(source)
     result = subprocess.run(
-        [sys.executable, "-m", "dataset_script.build", str(source), "--out", str(out), "--no_progress"],
+        [sys.executable, "-m", "dataset_script.build", str(source), "--out", str(tmp_path / "repo"), "--no_progress"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
-    assert message in result.stderr
-    assert "summary:" in result.stderr and "--skip_bad_files" in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # not even a staging folder
+    assert "empty folders:\n  - nod" in result.stderr and "--skip_bad_files" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
 def test_flags_are_spelled_as_hf_does_and_the_dashed_spellings_still_work():
@@ -148,8 +159,8 @@ def test_flags_are_spelled_as_hf_does_and_the_dashed_spellings_still_work():
     assert underscored.allow_missing_actions and underscored.push_to_hub == "lab/x"
 
 
-def test_skip_bad_files_builds_the_rest(tmp_path):
-    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+def test_skip_bad_files_builds_the_rest(tmp_path, release_copy):
+    source = release_copy()
     _break_zero(source)
     _break_unknown(source)
     out = build(BuildConfig(source=source, out=tmp_path / "repo", skip_bad_files=True, progress=False))
@@ -160,8 +171,9 @@ def test_skip_bad_files_builds_the_rest(tmp_path):
     assert not (out / "raw" / "holiday").exists()
 
 
-def test_real_folder_by_flag_and_manifest_gives_identity_split(tmp_path):
-    source = make_release(tmp_path / "src", per_folder=7, frames=8, size=32, real_folder="vox", with_manifest=True)
+def test_real_folder_by_flag_and_manifest_gives_identity_split(tmp_path, small_release):
+    source = copy_release(small_release, tmp_path / "src", real_folder="vox")
+    write_manifest(source, release_rows(PER_FOLDER, real_folder="vox"))
     with pytest.raises(BuildError, match="real clips"):
         build(BuildConfig(source=source, out=tmp_path / "nope", progress=False, qualities=("raw",)))
     out = build(
@@ -174,9 +186,9 @@ def test_real_folder_by_flag_and_manifest_gives_identity_split(tmp_path):
     assert dataset["train"][0]["source_id"].startswith("id")
 
 
-def test_a_rebuild_with_other_content_is_not_served_from_a_stale_cache(tmp_path):
+def test_a_rebuild_with_other_content_is_not_served_from_a_stale_cache(tmp_path, release_copy):
     """`datasets` keys its cache on the card's YAML; the card records sizes, so new content means a new key."""
-    first = make_release(tmp_path / "first", per_folder=3, frames=8, size=32)
+    first = release_copy("first")
     second = make_release(tmp_path / "second", per_folder=3, frames=12, size=32)
     for source, parent in ((first, "a"), (second, "b")):
         out = build(BuildConfig(source=source, out=tmp_path / parent / "deepfake_mnist_plus", qualities=("raw",),
@@ -201,9 +213,9 @@ def test_the_card_points_at_parquet_rows_only_and_the_clip_files_stay(built_repo
         assert all((built_repo / quality / f"{video_id}.mp4").is_file() for video_id in video_ids), quality
 
 
-def test_a_moved_repo_loads_and_decodes_from_its_new_place(tmp_path):
+def test_a_moved_repo_loads_and_decodes_from_its_new_place(tmp_path, release_copy):
     """Rows carry the videos: `datasets` keys its cache on the card, not on the place, so paths there would go stale."""
-    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+    source = release_copy()
     first = build(BuildConfig(source=source, out=tmp_path / "a" / "deepfake_mnist_plus", qualities=("raw",),
                               progress=False))  # fmt: skip
     before = load_dataset(str(first), "raw", split="test")
@@ -308,8 +320,8 @@ def test_a_replacement_cut_short_anywhere_leaves_one_whole_folder(tmp_path, monk
     assert (out / "build_info.json").read_text() == "next" and not retired.exists()
 
 
-def test_a_build_after_a_crash_mid_swap_recovers_the_previous_build_first(tmp_path, monkeypatch):
-    source = make_release(tmp_path / "src", per_folder=3, frames=8, size=32)
+def test_a_build_after_a_crash_mid_swap_recovers_the_previous_build_first(tmp_path, monkeypatch, release_copy):
+    source = release_copy()
     out = tmp_path / "repo"
     build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
     first_info = json.loads((out / "build_info.json").read_text())

@@ -1,8 +1,6 @@
 """The synthetic mini: renderer, actions, animation, the generator's plan, and the command end to end."""
 
 import hashlib
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -10,7 +8,6 @@ import pytest
 import torch
 from datasets import get_dataset_config_names, load_dataset
 
-from dataset_script.build import BuildConfig, build
 from dataset_script.frames import read_frames
 from dataset_script.release import read_manifest
 from dataset_script.schema import ACTION_TO_RELEASE_FOLDER, ACTIONS
@@ -184,16 +181,8 @@ def test_same_seed_gives_byte_identical_videos(tmp_path):
     assert (first / "manifest.csv").read_bytes() == (second / "manifest.csv").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def smoke_mini(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mini") / "DeepFakeMnist"
-    command = [sys.executable, "-m", "generation.mini", "--out", str(out), "--size", "smoke", "--seed", "0",
-               "--no-progress"]  # fmt: skip
-    subprocess.run(command, check=True)
-    return out
-
-
 def test_smoke_mini_is_in_the_release_layout(smoke_mini):
+    # the session's smoke mini (conftest), made by the command's main: `python -m generation.mini --size smoke`
     for action in ACTIONS:
         assert len(list((smoke_mini / ACTION_TO_RELEASE_FOLDER[action]).glob("*.mp4"))) >= 7
     assert len(list((smoke_mini / "original").glob("*.mp4"))) >= 70
@@ -204,10 +193,10 @@ def test_smoke_mini_is_in_the_release_layout(smoke_mini):
     assert (smoke_mini / "contact_sheet.png").stat().st_size > 10_000
 
 
-def test_smoke_mini_builds_with_every_split_of_every_config_non_empty(smoke_mini, tmp_path):
-    # raw only: the c23 and c40 configurations hold the same rows (test_build checks all 33 on a release)
-    out = build(BuildConfig(source=smoke_mini, out=tmp_path / "deepfake_mnist_plus", qualities=("raw",),
-                            progress=False))  # fmt: skip
+def test_smoke_mini_builds_with_every_split_of_every_config_non_empty(smoke_mini_repo):
+    # the session's build of the smoke mini (conftest), raw only: the c23 and c40 configurations hold the same rows
+    # (test_build checks all 33 on a release)
+    out = smoke_mini_repo
     names = get_dataset_config_names(str(out))
     assert len(names) == 11
     for name in names:
