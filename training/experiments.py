@@ -17,12 +17,15 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
-from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
+from dataset_script.schema import ACTIONS, IDENTITY_SPLIT_PREFIX, QUALITIES, action_config_name
+from training.cross_experiments import CROSS_EXPERIMENTS, TABLE2_METHODS
+from training.experiment_cells import SCALES, Cell, DatasetRef, Experiment, run_cell
 from training.records import package_versions, save_figure_atomically
 from training.tables import columns, markdown_table
 
@@ -31,61 +34,46 @@ logger = logging.getLogger(__name__)
 METRIC = "frame_accuracy"  # the paper reports frame accuracy throughout
 
 
-@dataclass(frozen=True)
-class Cell:
-    model: str
-    train_config: str
-    test_configs: tuple[str, ...]
-    subset: tuple[tuple[str, str], ...] = ()  # (argument, value) pairs: max_fake_videos, real_fake_ratio, ...
-
-    @property
-    def name(self) -> str:
-        parts = [self.model, self.train_config] + [f"{key}={value}" for key, value in self.subset]
-        return "__".join(part.replace(":", "-").replace("/", "-") for part in parts)
-
-
-SCALES: dict[str, list[str]] = {
-    "paper": ["--preset", "paper"],
-    "quick": ["--preset", "demo"],
-    "smoke": [
-        "--preset",
-        "smoke",
-        "--input_size",
-        "64",
-        "--max_steps",
-        "2",
-        "--eval_strategy",
-        "no",
-        "--save_strategy",
-        "no",
-        "--eval_frames_per_video",
-        "2",
-    ],  # fmt: skip
-}
 QUICK_MODELS = ("resnet10t",)
 """The demo's detector; Table 3 beside MesoInception-4: --models mesoinception4,resnet10t."""
 
 
-@dataclass
-class Experiment:
-    name: str
-    title: str
-    cells: list[Cell] = field(default_factory=list)
+def _by_model(cell: Cell, config: str) -> tuple[str, str]:  # models down, test qualities across
+    return cell.model, f"test {config}"
+
+
+def _quality_transfer(cell: Cell, config: str) -> tuple[str, str] | None:
+    # the paper's "Raw -> LC" columns; same-quality results are Table 3's
+    return None if config == cell.train_config else (cell.model, f"{cell.train_config}->{config}")
+
+
+def _option_by_test(option: str) -> Callable[[Cell, str], tuple[str, str]]:
+    return lambda cell, config: (dict(cell.subset)[option], f"test {config}")
+
+
+def _count_by_quality(cell: Cell, config: str) -> tuple[str, str]:
+    # corpus sizes along the axis, one bar per quality trained and tested on
+    return dict(cell.subset)["max_fake_videos"], cell.train_config
+
+
+def _action_by_quality(cell: Cell, config: str) -> tuple[str, str]:  # actions along the axis, a bar per quality
+    quality, action = config.split("-", 1)
+    return action, quality
 
 
 def table3(models) -> Experiment:
     cells = [Cell(m, q, (q,)) for m in models for q in QUALITIES]
-    return Experiment("table3", "Table 3: accuracy per model and quality", cells)
+    return Experiment("table3", "Table 3: accuracy per model and quality", cells, _by_model)
 
 
 def table4(models) -> Experiment:
     cells = [Cell(m, q, QUALITIES) for m in models for q in QUALITIES]
-    return Experiment("table4", "Table 4: train on one quality, test on each", cells)
+    return Experiment("table4", "Table 4: train on one quality, test on each", cells, _quality_transfer)
 
 
 def table5(models) -> Experiment:
     cells = [Cell(m, "mixed", QUALITIES) for m in models]
-    return Experiment("table5", "Table 5: mixed-quality training, tested per quality", cells)
+    return Experiment("table5", "Table 5: mixed-quality training, tested per quality", cells, _by_model)
 
 
 PAPER_COUNTS = (10, 100, 500, 1000, 3000, 7000)
@@ -95,95 +83,32 @@ MINI_COUNTS = (10, 30, 70, 140)  # the default mini's identity_train split holds
 def figure3(models, counts=PAPER_COUNTS) -> Experiment:
     cells = [Cell(m, q, (q,), (("max_fake_videos", str(n)),)) for m in models[:1] for q in (*QUALITIES, "mixed")
              for n in counts]  # fmt: skip
-    return Experiment("figure3", "Figure 3: accuracy against the number of fake training videos", cells)
+    return Experiment("figure3", "Figure 3: accuracy against the number of fake training videos", cells,
+                      _count_by_quality, "fake training videos")  # fmt: skip
 
 
 def figure4(models, ratios=("1:10", "1:4", "1:2", "1:1", "2:1", "4:1", "10:1")) -> Experiment:
     cells = [Cell(m, "raw", ("raw",), (("real_fake_ratio", r),)) for m in models[:1] for r in ratios]
-    return Experiment("figure4", "Figure 4: accuracy against the real:fake ratio of training", cells)
+    return Experiment("figure4", "Figure 4: accuracy against the real:fake ratio of training", cells,
+                      _option_by_test("real_fake_ratio"), "real:fake")  # fmt: skip
 
 
 def figure5(models) -> Experiment:
     cells = [Cell(m, "raw", ("raw",), (("train_action", a),)) for m in models[:1] for a in ACTIONS]
-    return Experiment("figure5", "Figure 5: train on one action, test on all", cells)
+    return Experiment("figure5", "Figure 5: train on one action, test on all", cells,
+                      _option_by_test("train_action"), "trained on")  # fmt: skip
 
 
 def figure6(models) -> Experiment:
     # the per-action configurations are the paper's per-action test sets: that action's fakes and as many reals
     cells = [Cell(m, q, tuple(action_config_name(q, a) for a in ACTIONS)) for m in models[:1] for q in QUALITIES]
-    return Experiment("figure6", "Figure 6: accuracy per action for each quality", cells)
+    return Experiment("figure6", "Figure 6: accuracy per action for each quality", cells, _action_by_quality,
+                      "action")  # fmt: skip
 
 
 EXPERIMENTS = {"table3": table3, "table4": table4, "table5": table5, "figure3": figure3, "figure4": figure4,
                "figure5": figure5, "figure6": figure6}  # fmt: skip
-
-
-def run_cell(
-    cell: Cell, scale: str, dataset: str, split_protocol: str, seed: int, out: Path, frame_cache: Path | None = None
-) -> dict:
-    """Train and test one cell. A cell trained before (by this or another experiment) is not trained again; only
-    the test configurations it has not been scored on yet are scored."""
-    from training.train import main as train
-
-    folder = out / "cells" / cell.name
-    results = folder / "results.json"
-    if not results.exists():
-        argv = [*SCALES[scale], "--model_name_or_path", cell.model, "--dataset_name", dataset,
-                "--dataset_config_name", cell.train_config, "--split_protocol", split_protocol,
-                "--test_config_names", ",".join(cell.test_configs), "--seed", str(seed), "--output_dir",
-                str(folder), "--resume", "true", "--disable_tqdm", "true", "--report_to", "none"]  # fmt: skip
-        for key, value in cell.subset:
-            argv += [f"--{key}", value]
-        if frame_cache is not None:
-            argv += ["--frame_cache_dir", str(frame_cache)]
-        train(argv)
-    record = json.loads(results.read_text())
-    missing = [config for config in cell.test_configs if config not in record["test"]]
-    if missing:
-        record["test"].update(score(folder, dataset, missing, split_protocol, frame_cache))
-        write_text_atomically(results, json.dumps(record, indent=2, default=str))
-    return record
-
-
-def score(
-    detector: Path, dataset: str, configs: list[str], split_protocol: str, frame_cache: Path | None = None
-) -> dict[str, dict]:
-    from dataset_script.frames import FrameCache
-    from modeling import load_detector
-    from training.data import load_split, split_name
-    from training.evaluation import predict
-
-    model, info = load_detector(str(detector))
-    return {
-        config: predict(model, load_split(dataset, config, split_name("test", split_protocol)),
-                        info.pretrained_cfg(model), progress=False,
-                        frame_cache=FrameCache(frame_cache) if frame_cache else None).metrics()
-        for config in configs
-    }  # fmt: skip
-
-
-def _place(experiment: str, cell: Cell, config: str) -> tuple[str, str] | None:
-    """Where one cell's result on one test configuration goes in the paper's table or figure: (row, column). A
-    row is one group of bars in the plot and a column one bar of each group. None: the paper does not show it."""
-    option = dict(cell.subset)
-    if experiment in ("table3", "table5"):  # models down, test qualities across
-        return cell.model, f"test {config}"
-    if experiment == "table4":  # the paper's "Raw -> LC" columns; same-quality results are Table 3's
-        return None if config == cell.train_config else (cell.model, f"{cell.train_config}->{config}")
-    if experiment == "figure3":  # corpus sizes along the axis, one bar per quality trained and tested on
-        return option["max_fake_videos"], cell.train_config
-    if experiment == "figure4":
-        return option["real_fake_ratio"], f"test {config}"
-    if experiment == "figure5":
-        return option["train_action"], f"test {config}"
-    if experiment == "figure6":  # actions along the axis, one bar per quality
-        quality, action = config.split("-", 1)
-        return action, quality
-    raise ValueError(f"no layout for experiment {experiment!r}")
-
-
-ROW_HEADINGS = {"table3": "model", "table4": "model", "table5": "model", "figure3": "fake training videos",
-                "figure4": "real:fake", "figure5": "trained on", "figure6": "action"}  # fmt: skip
+"""The paper's experiments, on one dataset; ``CROSS_EXPERIMENTS`` (training.cross_experiments) take two."""
 
 
 def pivot(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> tuple[str, dict[str, dict]]:
@@ -191,16 +116,20 @@ def pivot(experiment: Experiment, outcomes: list[tuple[Cell, dict]]) -> tuple[st
     and the plot both read this, so a bar always stands where its number is in the table."""
     rows: dict[str, dict] = {}
     for cell, result in outcomes:
-        for config in sorted(cell.test_configs, key=_quality_order):
-            place = _place(experiment.name, cell, config)
+        for key in sorted(cell.result_keys(), key=_quality_order):
+            place = experiment.place(cell, key)
             if place is None:
                 continue
             row, column = place
             if column in rows.setdefault(row, {}):  # two results in one place: one would hide the other
                 raise ValueError(f"{experiment.name}: two results for row {row!r}, column {column!r}")
-            metric = result["test"].get(config, {}).get(METRIC)
+            metric = result["test"].get(key, {}).get(METRIC)
             rows[row][column] = None if metric is None else round(100 * metric, 2)
-    heading = ROW_HEADINGS[experiment.name]
+    if experiment.column_order:
+        rank = {column: index for index, column in enumerate(experiment.column_order)}
+        rows = {row: dict(sorted(values.items(), key=lambda item: rank.get(item[0], len(rank))))
+                for row, values in rows.items()}  # fmt: skip
+    heading = experiment.row_heading
     if experiment.name.startswith("figure"):  # the figures train one model; their rows do not name it
         heading += " (" + ", ".join(dict.fromkeys(cell.model for cell, _ in outcomes)) + ")"
     return heading, rows
@@ -256,15 +185,19 @@ def run(
     seed: int,
     out: Path,
     frame_cache: Path | None = None,
+    others: dict[str, DatasetRef] | None = None,
 ) -> dict:
+    """Every cell of the experiment (trained unless done before), then its table, plot and record. ``others``: the
+    datasets that the cross-dataset experiments name by role besides the main one."""
     out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for index, cell in enumerate(experiment.cells, 1):
         logger.info("[%s] cell %d/%d: %s", experiment.name, index, len(experiment.cells), cell.name)
-        outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out, frame_cache)))
+        outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out, frame_cache, others)))
     record = {
         "experiment": experiment.name, "title": experiment.title, "scale": scale, "dataset": dataset,
         "split_protocol": split_protocol, "seed": seed, "versions": package_versions(),
+        "others": {role: asdict(ref) for role, ref in (others or {}).items()},
         "cells": [{**asdict(cell), "name": cell.name, "test": result["test"]} for cell, result in outcomes],
     }  # fmt: skip
     write_text_atomically(out / f"{experiment.name}.md", markdown(experiment, outcomes))
@@ -273,17 +206,89 @@ def run(
     return record
 
 
+def _repo_configs(repo: str) -> list[str]:
+    from datasets import get_dataset_config_names
+
+    return get_dataset_config_names(repo)
+
+
+def _split_protocol(repo: str, config: str, scale: str) -> str:
+    """``identity`` where the repo has identity-disjoint splits (generated data) and the scale is not the paper's;
+    else ``paper``: the official splits of FaceForensics++ and Celeb-DF, and the paper's of DeepFake MNIST+."""
+    from datasets import get_dataset_split_names
+
+    if scale == "paper":
+        return "paper"
+    return "identity" if f"{IDENTITY_SPLIT_PREFIX}train" in get_dataset_split_names(repo, config) else "paper"
+
+
+def _role(repo: str) -> str:
+    return repo.rstrip("/").rsplit("/", 1)[-1]
+
+
+def cross_experiment(args, models) -> tuple[Experiment, dict[str, DatasetRef]]:
+    """The experiment across datasets that ``args`` name, and the datasets besides the main one, by role."""
+    from training.cross_experiments import CROSS, table2_config
+
+    factory = CROSS_EXPERIMENTS[args.experiment]
+    if args.experiment == "table2":
+        if not args.cross_dataset_name:
+            raise SystemExit("table2 needs --cross_dataset_name: a FaceForensics++ repo built by dataset_script.build")
+        methods = tuple(args.methods.split(","))
+        present = set(_repo_configs(args.cross_dataset_name))
+        # raw, as the paper trains; else the best quality present (users often download c23 only)
+        quality = next((q for q in QUALITIES if all(table2_config(q, m) in present for m in methods)), None)
+        if quality is None:
+            raise SystemExit(f"{args.cross_dataset_name} holds no quality with all of {', '.join(methods)} "
+                             f"(its configurations: {', '.join(sorted(present))})")  # fmt: skip
+        experiment = factory(models, quality, methods)
+        cross = (args.cross_dataset_name, table2_config(quality, methods[0]))
+        repos = {CROSS: cross}
+    elif args.experiment == "unseen_generator":
+        if not args.unseen_dataset_name:
+            raise SystemExit("unseen_generator needs --unseen_dataset_name: a repo of another animator's fakes")
+        experiment = factory(models)
+        repos = {CROSS: (args.unseen_dataset_name, QUALITIES[0])}
+    else:
+        if not args.test_on:
+            raise SystemExit("cross_dataset needs --test_on REPO[:CONFIG],...: the datasets to test on")
+        train_config = args.train_config or _repo_configs(args.dataset_name)[0]
+        repos, tests = {}, []
+        for entry in args.test_on.split(","):
+            repo, _, config = entry.partition(":")
+            config = config or _repo_configs(repo)[0]
+            repos[_role(repo)] = (repo, config)
+            tests.append((_role(repo), config))
+        experiment = factory(models, train_config, tests)
+    protocol = args.cross_split_protocol
+    others = {role: DatasetRef(repo, protocol or _split_protocol(repo, config, args.scale))
+              for role, (repo, config) in repos.items()}  # fmt: skip
+    return experiment, others
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    parser.add_argument("experiment", choices=sorted({**EXPERIMENTS, **CROSS_EXPERIMENTS}))
     parser.add_argument("--dataset_name", default="deepfake_mnist_plus")
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick")
-    parser.add_argument("--models", help="comma-separated; default: resnet10t at quick and smoke, the five at paper")
+    parser.add_argument("--models", help="comma-separated; default: resnet10t at quick and smoke, the five at paper "
+                        "(the first only for the figures and the experiments across datasets)")  # fmt: skip
     parser.add_argument("--split_protocol", choices=("paper", "identity"),
-                        help="default: identity for quick/smoke (the mini), paper for paper")  # fmt: skip
+                        help="default: identity where the dataset has identity splits (generated data) below the "
+                             "paper scale, else paper")  # fmt: skip
     parser.add_argument("--counts", help="figure3: comma-separated numbers of fake training videos")
     parser.add_argument("--qualities", help="comma-separated training qualities to keep (raw, c23, c40, mixed); "
                         "default: all the experiment has")  # fmt: skip
+    parser.add_argument("--cross_dataset_name", help="table2: the FaceForensics++ repo (dataset_script.build)")
+    parser.add_argument("--methods", default=",".join(TABLE2_METHODS),
+                        help="table2: FaceForensics++ manipulations, each a detector and a fine-tuning")  # fmt: skip
+    parser.add_argument("--unseen_dataset_name", help="unseen_generator: a repo of another animator's fakes of "
+                        "the same actions (generate.py --backend tpsmm, generation.mini --animator tps)")  # fmt: skip
+    parser.add_argument("--train_config", help="cross_dataset: the configuration to train on (default: the first)")
+    parser.add_argument("--test_on", help="cross_dataset: comma-separated REPO[:CONFIG] to test on (default "
+                        "configuration: each repo's first)")  # fmt: skip
+    parser.add_argument("--cross_split_protocol", choices=("paper", "identity"),
+                        help="split names of the other datasets; default: as for --split_protocol")  # fmt: skip
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("experiments"))
     parser.add_argument("--frame_cache_dir", type=Path,
@@ -298,21 +303,24 @@ def main(argv: list[str] | None = None) -> dict:
     # in the order of the paper's tables; the figures train the first, ResNet50, as the paper's do
     default_models = tuple(PAPER_MODELS) if args.scale == "paper" else QUICK_MODELS
     models = tuple(args.models.split(",")) if args.models else default_models
-    factory = EXPERIMENTS[args.experiment]
-    if args.experiment == "figure3":
+    others: dict[str, DatasetRef] = {}
+    if args.experiment in CROSS_EXPERIMENTS:
+        experiment, others = cross_experiment(args, models)
+    elif args.experiment == "figure3":
         counts = args.counts.split(",") if args.counts else (PAPER_COUNTS if args.scale == "paper" else MINI_COUNTS)
-        experiment = factory(models, tuple(int(n) for n in counts))
+        experiment = EXPERIMENTS["figure3"](models, tuple(int(n) for n in counts))
     else:
-        experiment = factory(models)
+        experiment = EXPERIMENTS[args.experiment](models)
     if args.qualities:
         keep = set(args.qualities.split(","))
         unknown = keep - {*QUALITIES, "mixed"}
         if unknown:
             raise SystemExit(f"unknown qualities {sorted(unknown)}; use raw, c23, c40 or mixed")
         experiment.cells = [cell for cell in experiment.cells if cell.train_config.split("-")[0] in keep]
-    protocol = args.split_protocol or ("paper" if args.scale == "paper" else "identity")
+    main_config = _repo_configs(args.dataset_name)[0]
+    protocol = args.split_protocol or _split_protocol(args.dataset_name, main_config, args.scale)
     frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
-    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache)
+    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache, others)
     print((args.out / f"{experiment.name}.md").read_text())
     return record
 
