@@ -138,8 +138,13 @@ PRESETS: dict[str, dict] = {
         "crop_pct": 0.5,
         "split_protocol": "identity",
         "learning_rate": 2e-3,
-        # validation frame accuracy is about 0.9 after the first epoch and 1.0 by the third; the fourth is margin
-        "num_train_epochs": 4,
+        # Validation frame AUC is about 0.99 after the first epoch, but accuracy swings between epochs (0.99, 0.84,
+        # 0.99) while the ranking stays perfect: the threshold moves. Six epochs leave more steps at a small
+        # learning rate than four; the validation loss, unlike frame accuracy (which ties at 1.0 and keeps the
+        # first epoch to reach it), sees how far each frame is from the threshold, so it keeps the most settled
+        # epoch. benchmarks/demo_reliability measures what this buys: see the README.
+        "num_train_epochs": 6,
+        "metric_for_best_model": "loss",
         "warmup_steps": 10,
         # 4 videos x 8 frames a step
         "per_device_train_batch_size": 4,
