@@ -2,6 +2,7 @@
 
 from . import (
     compression,
+    face_crops,
     fomm_animation,
     frame_sampling,
     generation_scaling,
@@ -14,6 +15,7 @@ from . import (
 if __name__ == "__main__":
     frame_sampling.main()
     compression.main()
+    face_crops.main([])
     mini_generation.main()
     training_throughput.main([])
     fomm_animation.main([])

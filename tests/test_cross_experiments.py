@@ -98,7 +98,8 @@ def test_unseen_generator_scores_each_action_on_both_generators(built_repo, tmp_
     table = (out / "unseen_generator.md").read_text()
     assert "| action | raw seen generator | raw unseen generator |" in table
     assert "| all actions |" in table and "| blink |" in table and " - " not in table
-    # the same detector on the same data: the two columns must agree, or the roles were mixed up
+    # the same repo plays both roles here, so the unseen column must repeat the seen one: a cell scored with
+    # another detector, or a result filed under the wrong action or role, would break the equality
     for line in table.splitlines()[6:]:  # below the heading and the rule
         seen, unseen = line.strip("|").split("|")[1:3]
         assert seen.strip() == unseen.strip()

@@ -127,7 +127,9 @@ def run_cell(
             argv += ["--frame_cache_dir", str(frame_cache)]
         train(argv)
     record = json.loads(results.read_text())
-    if cell.train_on != MAIN:  # train.py keys its own test sets by configuration alone
+    # train.py keys its own test sets by configuration alone: key them by role once, when it has just written them
+    renamed = cell.train_on != MAIN and any(key in cell.test_configs for key in record["test"])
+    if renamed:
         record["test"] = {result_key(cell.train_on, k) if k in cell.test_configs else k: v
                           for k, v in record["test"].items()}  # fmt: skip
     wanted = [(cell.train_on, config) for config in cell.test_configs] + list(cell.other_tests)
@@ -136,7 +138,7 @@ def run_cell(
         configs = [config for other, config in missing if other == role]
         scores = score(folder, datasets[role].name, configs, datasets[role].split_protocol, frame_cache)
         record["test"].update({result_key(role, config): metrics for config, metrics in scores.items()})
-    if missing or cell.train_on != MAIN:
+    if missing or renamed:
         write_text_atomically(results, json.dumps(record, indent=2, default=str))
     return record
 

@@ -317,8 +317,9 @@ def main(argv: list[str] | None = None) -> dict:
         if unknown:
             raise SystemExit(f"unknown qualities {sorted(unknown)}; use raw, c23, c40 or mixed")
         experiment.cells = [cell for cell in experiment.cells if cell.train_config.split("-")[0] in keep]
-    main_config = _repo_configs(args.dataset_name)[0]
-    protocol = args.split_protocol or _split_protocol(args.dataset_name, main_config, args.scale)
+    # the repo is only read when the protocol was not given
+    protocol = args.split_protocol or _split_protocol(args.dataset_name, _repo_configs(args.dataset_name)[0],
+                                                      args.scale)  # fmt: skip
     frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
     record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache, others)
     print((args.out / f"{experiment.name}.md").read_text())
