@@ -163,6 +163,25 @@ def normalise_frames(frames: torch.Tensor, pretrained_cfg: dict) -> torch.Tensor
     return standardise_frames(fit_frames(frames, pretrained_cfg), pretrained_cfg)
 
 
+GAIN_RANGE = (0.9, 1.1)
+
+
+def augment_frames(frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One video's frames (N, 3, H, W; uint8, or floats in [0, 1]) mirrored left to right half the time and each
+    channel scaled by a gain in ``GAIN_RANGE``: floats in [0, 1].
+
+    Both keep every frame's fine structure, where a generator's traces are, and vary what a few training people
+    would otherwise let a detector tie to a label: which way a face is lit and turned, its colours, its contrast.
+    The same draw for all the video's frames, so a clip stays one clip."""
+    if frames.dtype == torch.uint8:
+        frames = frames.float().div_(255.0)
+    if torch.rand((), generator=generator) < 0.5:
+        frames = frames.flip(-1)
+    low, high = GAIN_RANGE
+    gains = low + (high - low) * torch.rand(1, frames.shape[1], 1, 1, generator=generator)
+    return (frames * gains).clamp_(0, 1)
+
+
 class FrameCache:
     """Every frame of a video decoded once, fitted to a model's input, and kept as uint8 in one ``.npy`` file.
 
@@ -223,6 +242,8 @@ class FrameSampler:
     generator: torch.Generator | None = field(default=None, repr=False)
     cache: FrameCache | None = None
     """Read frames from a FrameCache (filled on first use) instead of decoding every time."""
+    augment: bool = False
+    """Training only: ``augment_frames`` on each video's frames."""
 
     def _indices(self, num_frames: int, name: str) -> np.ndarray:
         if num_frames < max(1, self.min_frames):
@@ -235,10 +256,14 @@ class FrameSampler:
         if self.cache is not None:
             cached = self.cache.frames(source, self.pretrained_cfg, self.decoder)
             indices = self._indices(len(cached), _describe(source))
-            return standardise_frames(torch.from_numpy(np.ascontiguousarray(cached[indices])), self.pretrained_cfg)
-        video = VideoFrames(source, self.decoder)
-        indices = self._indices(video.num_frames, video.name)
-        return normalise_frames(video.read(indices), self.pretrained_cfg)
+            fitted = torch.from_numpy(np.ascontiguousarray(cached[indices]))
+        else:
+            video = VideoFrames(source, self.decoder)
+            indices = self._indices(video.num_frames, video.name)
+            fitted = fit_frames(video.read(indices), self.pretrained_cfg)
+        if self.train and self.augment:
+            fitted = augment_frames(fitted, self.generator)
+        return standardise_frames(fitted, self.pretrained_cfg)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         _, height, width = self.pretrained_cfg.get("input_size", (3, 224, 224))

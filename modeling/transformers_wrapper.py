@@ -9,6 +9,8 @@ The saved folder holds ``config.json`` (timm's hub config, which is also a ``Tim
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -50,14 +52,24 @@ def wrap(model: nn.Module, info: DetectorInfo) -> TimmWrapperForImageClassificat
 
 
 def save_detector(model: nn.Module, info: DetectorInfo, folder: str | Path) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` (timm parameter names) into ``folder``."""
+    """Write ``config.json`` and ``model.safetensors`` (timm parameter names) into ``folder``.
+
+    Both are written under a hidden folder beside them and renamed into place, the weights first: a reader (the
+    Space, a resumed experiment) never loads half a file, and a ``config.json`` means its weights are complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = wrapper_config(model, info)
     config.num_classes = len(LABELS)
-    config.save_pretrained(folder)
-    state = {key: value.detach().contiguous().cpu() for key, value in model.state_dict().items()}
-    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    staging = folder / f".saving.{os.getpid()}"
+    staging.mkdir(exist_ok=True)
+    try:
+        config.save_pretrained(staging)
+        state = {key: value.detach().contiguous().cpu() for key, value in model.state_dict().items()}
+        save_file(state, staging / "model.safetensors", metadata={"format": "pt"})
+        for name in ("model.safetensors", "config.json"):
+            os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

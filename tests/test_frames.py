@@ -4,9 +4,11 @@ import torch
 from datasets import Dataset, Video
 
 from dataset_script.frames import (
+    GAIN_RANGE,
     FrameCache,
     FrameSampler,
     VideoReadError,
+    augment_frames,
     collate_frames,
     evenly_spaced_indices,
     normalise_frames,
@@ -45,6 +47,33 @@ def test_normalise_uses_the_pretrained_cfg():
     out = normalise_frames(white, CFG)
     assert out.shape == (1, 3, 40, 40)
     assert torch.allclose(out, torch.full_like(out, 2.0))  # (1 - 0.5) / 0.25
+
+
+def test_augmentation_mirrors_and_scales_colours_but_keeps_each_frames_structure():
+    frames = torch.randint(40, 200, (3, 3, 16, 16), dtype=torch.uint8)
+    original = frames.float() / 255
+    mirrored = 0
+    for seed in range(40):
+        made = augment_frames(frames, torch.Generator().manual_seed(seed))
+        red, mirrored_red = made[:, 0] / made[:, 0].mean(), original[:, 0].flip(-1) / original[:, 0].mean()
+        flipped = bool(torch.allclose(red, mirrored_red))  # a channel's gain cancels against its mean
+        mirrored += flipped
+        seen = original.flip(-1) if flipped else original
+        gains = made.mean((0, 2, 3)) / seen.mean((0, 2, 3))
+        assert torch.allclose(made, seen * gains.view(1, 3, 1, 1), atol=1e-5)  # one gain per channel, no blur
+        assert ((gains >= GAIN_RANGE[0] - 1e-4) & (gains <= GAIN_RANGE[1] + 1e-4)).all()
+        assert not torch.allclose(gains, gains[0].expand(3))  # the channels' gains differ: colours shift
+    assert 10 < mirrored < 30  # mirrored about half the time
+
+
+def test_only_training_frames_are_augmented(clip_factory):
+    path = str(clip_factory(frames=6, seed=0))
+    dataset = Dataset.from_dict({"video": [path], "label": [0]}).cast_column("video", Video())
+    plain = with_sampling(dataset, FrameSampler(CFG, train=False, augment=True))[0]["pixel_values"]
+    assert torch.equal(plain, with_sampling(dataset, FrameSampler(CFG, train=False))[0]["pixel_values"])
+    seeded = torch.Generator().manual_seed(0)
+    sampler = FrameSampler(CFG, frames_per_video=6, train=True, augment=True, generator=seeded)
+    assert not torch.allclose(with_sampling(dataset, sampler)[0]["pixel_values"], plain)
 
 
 @pytest.mark.parametrize("decoder", ["torchcodec", "decord"])

@@ -1,6 +1,7 @@
 """Detectors: the registry, MesoInception-4, and saving in a form both transformers and timm load."""
 
 import json
+from pathlib import Path
 
 import pytest
 import timm
@@ -81,6 +82,23 @@ def test_cam_inputs_give_features_and_classifier_weights_where_pooling_is_global
     meso, _ = create_detector("mesoinception4")
     features, weights = cam_inputs(meso.eval(), torch.randn(1, 3, 64, 64))
     assert features.shape[1] == 16 and weights is None  # not a global-pooled linear head: Grad-CAM instead
+
+
+def test_a_save_that_fails_midway_leaves_the_saved_detector_whole(tmp_path, monkeypatch):
+    import modeling.transformers_wrapper as wrapper
+
+    model, info = create_detector("mesoinception4")
+    save_detector(model, info, tmp_path)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def disk_full(state, path, metadata=None):
+        Path(path).write_bytes(b"half a file")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(wrapper, "save_file", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_detector(create_detector("mesoinception4")[0], info, tmp_path)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before  # nothing half-written, no temp
 
 
 def test_modeling_exports_its_public_names():

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     cache = FrameCache(data_args.frame_cache_dir) if data_args.frame_cache_dir else None
     train_sampler = FrameSampler(pretrained_cfg, data_args.frames_per_video, train=True, decoder=data_args.decoder,
-                                 cache=cache)  # fmt: skip
+                                 cache=cache, augment=data_args.augment)  # fmt: skip
     eval_sampler = FrameSampler(pretrained_cfg, data_args.eval_frames_per_video, decoder=data_args.decoder,
                                 cache=cache)  # fmt: skip
     wrapped = wrap(model, info)
