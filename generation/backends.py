@@ -27,6 +27,8 @@ class BackendOptions:
     device: torch.device = torch.device("cpu")
     precision: str = "fp32"
     """fp32, bf16 or fp16; half precision only on GPUs."""
+    animation_mode: str | None = None
+    """tpsmm: relative (its default), standard or avd, as TPSMM's demo ``--mode``; the others take none."""
 
 
 class Backend:
@@ -36,9 +38,17 @@ class Backend:
     summary: str = ""
     """What it is and needs, in a few words, for ``generate.py --help``."""
 
-    @staticmethod
-    def check_options(options: BackendOptions) -> None:
+    animation_modes: tuple[str, ...] = ()
+    """The modes ``--animation_mode`` may name (none: only the backend's own)."""
+
+    @classmethod
+    def check_options(cls, options: BackendOptions) -> None:
         """Raise, saying what to pass, when ``options`` cannot work; before any process loads anything."""
+        if options.animation_mode is not None and not cls.animation_modes:
+            raise ValueError(f"--animation_mode is for --backend tpsmm; --backend {cls.name} has one mode")
+        if options.animation_mode is not None and options.animation_mode not in cls.animation_modes:
+            raise ValueError(f"--animation_mode {options.animation_mode!r}: --backend {cls.name} has "
+                             f"{', '.join(cls.animation_modes)}")  # fmt: skip
 
     def animate(self, source: FaceTrack, driving: FaceTrack, reference: int) -> np.ndarray:
         """The fake: uint8 (T, H, W, 3), one frame per driving frame."""
@@ -132,6 +142,7 @@ class CheckpointBackend(Backend):
 
     @classmethod
     def check_options(cls, options: BackendOptions) -> None:
+        super().check_options(options)
         if options.checkpoint is None:
             raise ValueError(f"--backend {cls.name} needs --checkpoint: {cls.checkpoint_help}; "
                              "--backend warp runs without one")  # fmt: skip
@@ -145,6 +156,7 @@ class CheckpointBackend(Backend):
         if self.half is not None and self.device.type == "cpu":
             self.half = None  # CPU half precision is slower than fp32 and less exact
         self.on_gpu = self.device.type == "cuda"
+        self.animation_mode = options.animation_mode
         self.load(Path(options.checkpoint))
 
     def load(self, checkpoint: Path) -> None:
@@ -186,19 +198,25 @@ class FommBackend(CheckpointBackend):
 
 @register_backend("tpsmm")
 class TpsmmBackend(CheckpointBackend):
-    """TPSMM's demo default, relative motion with the faces' size ratio, from the driving frame ``reference``."""
+    """TPSMM's demo default, relative motion with the faces' size ratio, from the driving frame ``reference``, or
+    another of its demo's modes (``--animation_mode``)."""
 
     method = "TPSMM"
     summary = "Thin-Plate Spline Motion Model with --checkpoint"
     checkpoint_help = ("the official vox.pth.tar (from the Thin-Plate-Spline-Motion-Model project's links) or its "
                        "safetensors conversion (python -m generation.tpsmm.checkpoint CKPT --out X.safetensors)"
                        )  # fmt: skip
+    animation_modes = ("relative", "standard", "avd")
 
     def load(self, checkpoint: Path) -> None:
         from .tpsmm import AnimationOptions, load_tpsmm
 
         self.networks = self.place(load_tpsmm(checkpoint))
-        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu)
+        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu,
+                                        mode=self.animation_mode or AnimationOptions.mode)  # fmt: skip
+        if self.options.mode == "avd" and self.networks.avd_network is None:
+            raise ValueError(f"--animation_mode avd needs a checkpoint with an avd_network entry, and {checkpoint} "
+                             "has none; use relative or standard")  # fmt: skip
 
     def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
         from .tpsmm import animate

@@ -102,6 +102,10 @@ class GenerationConfig:
     best_frame: bool = field(default=False, metadata={"help": "measure motion from the driving frame whose "
                                                                "landmarks are closest to the source's"})  # fmt: skip
     max_frames: int = field(default=0, metadata={"help": "use only the first N driving frames (0: all)"})
+    animation_mode: Literal["relative", "standard", "avd"] | None = field(default=None, metadata={
+        "help": "tpsmm: relative (the default: the driving motion relative to its first frame, scaled to the "
+                "source's face), standard (the driving keypoints as they are) or avd (the AVD network's, on "
+                "checkpoints that have it), as TPSMM's demo --mode"})  # fmt: skip
     precision: Literal["fp32", "bf16", "fp16"] = field(default="bf16", metadata={
         "help": "fomm and tpsmm on GPUs; the CPU always runs fp32"})  # fmt: skip
     retry_errors: bool = field(default=False, metadata={"help": "run again the jobs recorded as errors"})
@@ -121,7 +125,9 @@ class GenerationConfig:
         return {"backend": self.backend, "checkpoint": checkpoint, "checks": self.check_names,
                 "pairing": pairing, "real_clips": self.real_clips, "identity_pattern": self.identity_pattern,
                 "min_face_fraction": self.min_face_fraction, "best_frame": self.best_frame,
-                "max_frames": self.max_frames, "precision": self.precision}  # fmt: skip
+                "max_frames": self.max_frames, "precision": self.precision,
+                # only when given, so that folders generated before the option existed still resume
+                **({"animation_mode": self.animation_mode} if self.animation_mode else {})}  # fmt: skip
 
 
 def check_settings(config: GenerationConfig) -> None:
@@ -146,7 +152,9 @@ class Worker:
         self.config, self.process_index = config, process_index
         self.records = JobRecords(config.out)
         self.detector = FaceDetector(device=device)
-        self.backend = create_backend(config.backend, BackendOptions(config.checkpoint, device, config.precision))
+        self.backend = create_backend(
+            config.backend, BackendOptions(config.checkpoint, device, config.precision, config.animation_mode)
+        )
         self.videos = VideoTracks(config.out / BOOKKEEPING / "faces", self.detector, max_frames=config.max_frames)
         self.check_context = CheckContext(self.detector, config.min_face_fraction)
         self._sources: dict[str, FaceTrack | Exception] = {}
@@ -249,7 +257,9 @@ def generate(config: GenerationConfig) -> Summary | None:
     plan: tuple | JobPlanError | ValueError
     if state.is_main_process:
         try:
-            backend_class(config.backend).check_options(BackendOptions(config.checkpoint))
+            backend_class(config.backend).check_options(
+                BackendOptions(config.checkpoint, animation_mode=config.animation_mode)
+            )
             validate_checks(config.check_names)
             jobs = plan_jobs(config.sources, config.driving, config.pairing, config.real_clips, config.identity_pattern,
                              config.pairing_manifest)  # fmt: skip

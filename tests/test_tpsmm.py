@@ -285,3 +285,27 @@ def test_the_backend_end_to_end_through_generate_into_a_built_dataset(generation
         assert row["video"].get_frames_at([0]).data.shape[-2:] == (256, 256)
         if "method" in row:  # the cross-dataset schema's column: the generator of a fake, none for a real clip
             assert (row["method"] or "") == ("TPSMM" if row["label"] == 1 else "")
+
+
+def test_the_backend_animates_in_the_mode_asked_for_and_refuses_one_it_cannot(checkpoint, tmp_path):
+    from generation.backends import BackendOptions, backend_class, create_backend
+
+    source, driving = torch.rand(1, 3, 256, 256), torch.rand(2, 3, 256, 256)
+    made = {}
+    for mode in ("relative", "standard"):
+        backend = create_backend("tpsmm", BackendOptions(checkpoint[0], animation_mode=mode))
+        assert backend.options.mode == mode
+        made[mode] = backend.frames(source, driving, reference=0)
+    assert not torch.allclose(made["relative"], made["standard"])  # the mode reaches the animation
+    assert create_backend("tpsmm", BackendOptions(checkpoint[0])).options.mode == "relative"  # the demo's default
+    without_avd = tmp_path / "no_avd.pth.tar"
+    written = torch.load(checkpoint[0], weights_only=True)
+    torch.save({name: written[name] for name in ("kp_detector", "dense_motion_network", "inpainting_network")},
+               without_avd)  # fmt: skip
+    with pytest.raises(ValueError, match="avd needs a checkpoint with an avd_network entry.*relative or standard"):
+        create_backend("tpsmm", BackendOptions(without_avd, animation_mode="avd"))
+    with pytest.raises(ValueError, match="--animation_mode 'sideways': --backend tpsmm has relative, standard, avd"):
+        create_backend("tpsmm", BackendOptions(checkpoint[0], animation_mode="sideways"))
+    for backend in ("fomm", "warp"):
+        with pytest.raises(ValueError, match=f"--animation_mode is for --backend tpsmm; --backend {backend}"):
+            backend_class(backend).check_options(BackendOptions(checkpoint[0], animation_mode="standard"))
