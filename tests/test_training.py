@@ -353,6 +353,33 @@ def test_the_mini_is_told_apart_from_a_release_build(built_repo, smoke_mini_repo
     assert describe(str(tmp_path / "repo"), ["id10001"]).kind == GENERATED
 
 
+
+def test_a_detector_trained_on_faceforensics_or_its_replica_is_described_as_such(tmp_path):
+    from training.model_card import RELEASE, SYNTHETIC_MINI, ModelCard
+    from training.model_card import describe_training_data as describe
+
+    def build(name: str, layout: str, files: tuple[str, ...] = ()) -> str:
+        source, repo = tmp_path / f"{name}_source", tmp_path / name
+        source.mkdir()
+        for file in files:
+            (source / file).write_text("{}")
+        repo.mkdir()
+        (repo / "build_info.json").write_text(json.dumps({"config": {"source": str(source)}, "layout": layout}))
+        return str(repo)
+
+    release = describe(build("ffpp", "faceforensics"), ["000", "003"])
+    assert (release.kind, release.dataset_title) == (RELEASE, "FaceForensics++")
+    assert "is a FaceForensics++ release" in release.evidence
+    replica = describe(build("celeb_replica", "celeb_df", ("replica.json",)), ["id0", "id1"])
+    assert (replica.kind, replica.dataset_title) == (SYNTHETIC_MINI, "Celeb-DF-v2")  # the Space warns for it
+    card = ModelCard(model_id="org/det", architecture="resnet50", input_size=224, crop_pct=1.0, init="imagenet",
+                     dataset=str(tmp_path / "ffpp"), data_config="c23", split_protocol="paper", recipe={},
+                     train_counts={"real": 1, "fake": 1}, test_metrics={"c23": {"video_auc": 0.9}},
+                     training_data=release)  # fmt: skip
+    assert "\n# org/det: a deepfake detector trained on FaceForensics++ (resnet50)\n" in card.render()
+    assert card.eval_results()[0].dataset_name == "FaceForensics++" and "datasets" not in card.header()
+
+
 def test_fine_tuning_a_saved_detector_keeps_its_crop_unless_told(tmp_path):
     from modeling import create_detector, save_detector
     from training.arguments import ModelArguments
