@@ -5,14 +5,11 @@ Jacobians, relative motion against the first driving frame (scaled to A's face s
 blended by Gaussian heatmaps around the keypoints, backward warping with ``grid_sample``, and an
 occlusion-aware fill where the source holds too little content (FOMM's generator inpaints there).
 
-Real and fake clips share the camera (sub-pixel shake and sensor noise), so the two differ only in what animation
-does to a frame. A real camera samples the scene where the shake has moved it (``shaken``): its frames are never
-resampled, so none is blurred by a half-pixel interpolation. A fake is resampled by the warp, as FOMM's are.
+The camera stage (sub-pixel jitter and sensor noise) is shared by real and fake clips, so the two differ only
+in what animation does to a frame: both go through exactly one bilinear resampling and the same noise.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -165,15 +162,6 @@ def sensor_noise(frames: np.ndarray, generator: torch.Generator) -> np.ndarray:
     for frame, pick, (dy, dx) in zip(noisy, picks, offsets, strict=True):
         frame += bank[pick, dy : dy + height, dx : dx + width]
     return np.clip(noisy, 0, 255).astype(np.uint8)
-
-
-def shaken(state: FaceState, jitter: torch.Tensor) -> FaceState:
-    """The person's motion as a shaking camera sees it: ``jitter`` (T, 2) added to where the head sits.
-
-    Rendering the moved scene is what a camera does; resampling a rendered frame instead (``film``) would blur the
-    frames whose shift is near half a pixel and leave the others sharp, and a detector would learn that frame-to-
-    frame blur, which is a property of the resampling, not of the people, as a sign of fakes."""
-    return replace(state, tx=state.tx + jitter[:, 0], ty=state.ty + jitter[:, 1])
 
 
 def film(rendered: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:

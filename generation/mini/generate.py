@@ -31,7 +31,7 @@ from dataset_script.splits import identity_split, stable_hash
 from ..motion import to_numpy_image
 from ..video import write_video
 from .actions import source_pose
-from .animate import animate, camera_jitter, generator_resynthesis, sensor_noise, shaken
+from .animate import animate, camera_jitter, film, generator_resynthesis, sensor_noise
 from .cast import clip_seed, identity_for, identity_names, real_trajectory
 from .face import render
 from .sheet import write_contact_sheet
@@ -111,7 +111,7 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str =
     if plan.label == "real":
         person = identity_for(plan.source_id, seed)
         motion = real_trajectory(plan.source_id, plan.action, seed, frames)
-        video = render(person, shaken(motion, camera_jitter(frames, generator)))
+        video = film(render(person, motion), camera_jitter(frames, generator))
     else:
         source, driver = identity_for(plan.source_id, seed), identity_for(plan.driving_id, seed)
         pose = source_pose(generator)
