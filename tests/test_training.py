@@ -353,7 +353,6 @@ def test_the_mini_is_told_apart_from_a_release_build(built_repo, smoke_mini_repo
     assert describe(str(tmp_path / "repo"), ["id10001"]).kind == GENERATED
 
 
-
 def test_a_detector_trained_on_faceforensics_or_its_replica_is_described_as_such(tmp_path):
     from training.model_card import RELEASE, SYNTHETIC_MINI, ModelCard
     from training.model_card import describe_training_data as describe
