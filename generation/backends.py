@@ -19,6 +19,7 @@ import torch
 from .face_tracks import FaceTrack
 from .keypoint_warp import warp_animate
 from .motion import normalize_relative_motion, to_numpy_image
+from .tpsmm.animate import MODES as TPSMM_MODES
 
 
 @dataclass
@@ -206,17 +207,15 @@ class TpsmmBackend(CheckpointBackend):
     checkpoint_help = ("the official vox.pth.tar (from the Thin-Plate-Spline-Motion-Model project's links) or its "
                        "safetensors conversion (python -m generation.tpsmm.checkpoint CKPT --out X.safetensors)"
                        )  # fmt: skip
-    animation_modes = ("relative", "standard", "avd")
+    animation_modes = TPSMM_MODES
 
     def load(self, checkpoint: Path) -> None:
-        from .tpsmm import AnimationOptions, load_tpsmm
+        from .tpsmm import AnimationOptions, check_mode, load_tpsmm
 
         self.networks = self.place(load_tpsmm(checkpoint))
         self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu,
                                         mode=self.animation_mode or AnimationOptions.mode)  # fmt: skip
-        if self.options.mode == "avd" and self.networks.avd_network is None:
-            raise ValueError(f"--animation_mode avd needs a checkpoint with an avd_network entry, and {checkpoint} "
-                             "has none; use relative or standard")  # fmt: skip
+        check_mode(self.networks, self.options.mode)  # at load, not at the first job
 
     def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
         from .tpsmm import animate

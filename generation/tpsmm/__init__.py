@@ -3,7 +3,7 @@ checkpoint ``vox.pth.tar`` (its ``kp_detector``, ``dense_motion_network``, ``inp
 ``avd_network`` entries, strictly). Its blocks are FOMM's (``generation.fomm.blocks``) with instance norm, its
 motion math lives in ``generation.motion``."""
 
-from .animate import MODES, AnimationOptions, animate
+from .animate import MODES, AnimationOptions, animate, check_mode
 from .avd import AvdNetwork
 from .checkpoint import TPSMM, VOX256, build_vox256, load_tpsmm
 from .dense_motion import DenseMotionNetwork
@@ -11,4 +11,4 @@ from .inpainting import InpaintingNetwork
 from .keypoint_detector import KeypointDetector
 
 __all__ = ["MODES", "TPSMM", "VOX256", "AnimationOptions", "AvdNetwork", "DenseMotionNetwork", "InpaintingNetwork",
-           "KeypointDetector", "animate", "build_vox256", "load_tpsmm"]  # fmt: skip
+           "KeypointDetector", "animate", "build_vox256", "check_mode", "load_tpsmm"]  # fmt: skip

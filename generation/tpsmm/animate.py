@@ -37,14 +37,19 @@ class AnimationOptions(BatchingOptions):
 DEFAULT_OPTIONS = AnimationOptions()
 
 
+def check_mode(networks: TPSMM, mode: str) -> None:
+    """Refuse a mode that ``networks`` cannot animate in: avd needs a checkpoint with the AVD network."""
+    if mode == "avd" and networks.avd_network is None:
+        raise ValueError("TPSMM mode avd needs a checkpoint with an avd_network entry; use relative or standard")
+
+
 def driven_keypoints(networks: TPSMM, kp_source: dict, kp_driving: dict, kp_reference: dict, mode: str) -> dict:
     """The keypoints to animate the source with in each driving frame's place (B, 50, 2), by ``mode``."""
     count = kp_driving["fg_kp"].shape[0]
     if mode == "standard":
         return kp_driving
     if mode == "avd":
-        if networks.avd_network is None:
-            raise ValueError("TPSMM mode avd needs a checkpoint with an avd_network entry; use relative or standard")
+        check_mode(networks, mode)
         return networks.avd_network(expand_batch(kp_source, count), kp_driving)
     source, reference = expand_batch(kp_source, count), expand_batch(kp_reference, count)
     value, _ = normalize_relative_motion(source["fg_kp"], kp_driving["fg_kp"], reference["fg_kp"])
@@ -58,8 +63,7 @@ def animate(networks: TPSMM, source: torch.Tensor, driving: torch.Tensor, option
 
     Motion is measured from driving frame ``reference_frame``; each output frame depends only on its driving frame
     and the reference, so this gives what the demo's ``--find_best_frame`` gets in two passes, in one."""
-    if options.mode == "avd" and networks.avd_network is None:
-        raise ValueError("TPSMM mode avd needs a checkpoint with an avd_network entry; use relative or standard")
+    check_mode(networks, options.mode)
     dense_motion, inpainting = networks.dense_motion_network, networks.inpainting_network
 
     def prepare(source: torch.Tensor) -> tuple:
