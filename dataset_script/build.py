@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .card import render_card
 from .clips import DEFAULT_MAX_FRAMES, BuildConfig, BuildError, Clip, Problems
-from .compression import CompressionJob, compress_videos, default_workers
+from .compression import CompressionError, CompressionJob, compress_videos, default_workers
 from .configs import disk_use, write_configs
 from .console import configure_logging
 from .face_crops import CropJob, crop_videos
@@ -82,20 +82,53 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, quali
             _place(record, staging / FACE_BOXES / f"{clip.video_id}.json")
 
 
-def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: int) -> int:
-    """DeepFake MNIST+: the raw clips as they are, c23/c40 made from them; returns how many were encoded."""
+def stop_or_skip(bad: dict[str, str], what: str, finished: str, config: BuildConfig, problems: Problems) -> None:
+    """Videos found bad (name -> reason) once work on them began: recorded in ``problems``, then a BuildError
+    that names each (nothing is written to ``config.out``; the staging folder keeps the ``finished`` work for a
+    rerun), or with ``skip_bad_files`` a warning."""
+    problems.bad_files.update(bad)
+    report = Problems(bad_files=bad).report()
+    if not config.skip_bad_files:
+        raise BuildError(f"{config.source}: {len(bad)} videos {what}; nothing was written to {config.out} (finished "
+                         f"{finished} are kept for a rerun).\n{report}\nFix or remove them, or rerun with "
+                         "--skip_bad_files.")  # fmt: skip
+    logger.warning("skipping %d videos that %s.\n%s", len(bad), what, report)
+
+
+def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: int,
+                   problems: Problems) -> tuple[list[Clip], int]:  # fmt: skip
+    """DeepFake MNIST+: the raw clips as they are, c23/c40 made from one decode of each; returns (the clips kept,
+    how many outputs were encoded).
+
+    The probe counts packets without decoding, so a clip damaged inside is first found here, when ffmpeg stops at
+    its decoding error: a bad file, named, that stops the build before anything is written to ``config.out``
+    (finished encodes are kept for a rerun), unless ``skip_bad_files``."""
     for clip in clips:
         _place(clip.source.path, staging / "raw" / clip.relative_path("raw"))
+    made = [(quality, crf) for quality, crf in CRF_BY_QUALITY.items() if quality in config.qualities]
     jobs = [
-        CompressionJob(staging / "raw" / clip.relative_path("raw"), staging / q / clip.relative_path(q), crf)
-        for q, crf in CRF_BY_QUALITY.items()
-        if q in config.qualities
+        CompressionJob(staging / "raw" / clip.relative_path("raw"),
+                       tuple((staging / quality / clip.relative_path(quality), crf) for quality, crf in made))
         for clip in clips
-    ]
-    encoded = compress_videos(jobs, workers=workers, progress=config.progress)
+    ] if made else []  # fmt: skip
+    targets = [target for job in jobs for target, _ in job.outputs]
+    reused, failures = sum(target.exists() for target in targets), {}
+    try:
+        compress_videos(jobs, workers=workers, progress=config.progress)
+    except CompressionError as error:
+        if not error.failures:  # ffmpeg itself is missing: nothing to say of any one file
+            raise BuildError(str(error)) from None
+        failures = error.failures
+    if failures:
+        raw = {clip.source.relative: staging / "raw" / clip.relative_path("raw") for clip in clips}
+        bad = {name: f"truncated or corrupt: {failures[path]}" for name, path in raw.items() if path in failures}
+        stop_or_skip(bad, "could not be decoded to make c23/c40", "encodes", config, problems)
+        clips = [clip for clip in clips if clip.source.relative not in bad]
+        for source in failures:
+            source.unlink(missing_ok=True)
     if "raw" not in config.qualities:
         shutil.rmtree(staging / "raw")
-    return encoded
+    return clips, sum(target.exists() for target in targets) - reused
 
 
 def crop_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: int, problems: Problems) -> list[Clip]:
@@ -113,13 +146,7 @@ def crop_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: i
     records, failures, reused = crop_videos(jobs, workers, config.device, config.progress)
     logger.info("face crops: %d videos cropped, %d reused, %d failed", len(records) - reused, reused, len(failures))
     if failures:
-        problems.bad_files.update(failures)
-        report = Problems(bad_files=failures).report()
-        if not config.skip_bad_files:
-            raise BuildError(f"{config.source}: faces could not be cropped from {len(failures)} videos; nothing was "
-                             f"written to {config.out} (finished crops are kept for a rerun).\n{report}\nFix or remove "
-                             "them, or rerun with --skip_bad_files.")  # fmt: skip
-        logger.warning("skipping videos whose faces could not be cropped.\n%s", report)
+        stop_or_skip(failures, "had no face that could be cropped", "crops", config, problems)
     kept = []
     for clip in clips:
         record = records.get(clip.source.relative)
@@ -194,7 +221,7 @@ def build(config: BuildConfig) -> Path:
             clips = crop_clips(clips, config, staging, workers, problems)
             encoded, made = before, before
         else:
-            encoded = compress_clips(clips, config, staging, workers)
+            clips, encoded = compress_clips(clips, config, staging, workers, problems)
             made = len(clips) * len(set(config.qualities) & set(CRF_BY_QUALITY))
         specs = layout.configs(clips, qualities)
         configs, counts = write_configs(staging, clips, specs, has_identity, config.progress)

@@ -1,7 +1,11 @@
-"""Probing input videos before a build: each must decode, and its size and frame count are read.
+"""Probing input videos before a build: each must be readable, and its size and frame count are read.
 
-ffprobe decodes every frame (``-count_frames``), so a truncated file whose header still claims the full length
-is caught by its decode errors and by reading fewer frames than the container declares.
+A healthy file is probed without decoding: its packets are counted in-process (PyAV demuxes, it does not decode)
+and must match the frame count the container declares. Anything suspicious (a file that will not open, no
+declared count, fewer packets than declared, a demuxer error) is then decoded fully by ffprobe
+(``-count_frames``), which names what is wrong: a truncated file whose header still claims the full length is
+caught by its decode errors and by reading fewer frames than declared. ``decode_all`` decodes every file so.
+The build's encodes decode each file once more anyway and report decoder errors by name (``compression``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ def _parse_rate(rate: str) -> float:
     return float(numerator) / float(denominator or 1) if float(denominator or 1) else 0.0
 
 
+def ffmpeg_reason(stderr: str, default: str) -> str:
+    """The first thing ffmpeg or ffprobe complained of, without the component address that says nothing to users."""
+    reason = next((line.strip() for line in stderr.splitlines() if line.strip()), default)
+    return re.sub(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ", "", reason)
+
+
 def _existing_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -53,9 +63,32 @@ def _existing_file(path: str | Path) -> Path:
     return path
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Decode ``path`` fully and describe it, or raise VideoProbeError saying what is wrong with it."""
+def _counted_without_decoding(path: Path) -> VideoInfo | None:
+    """``path`` described from its packets alone, or None when anything about it calls for a full decode."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            declared, codec = stream.frames, stream.codec_context
+            if declared <= 0 or not codec.width or not codec.height:
+                return None
+            packets = sum(1 for packet in container.demux(stream) if packet.size)
+            rate = stream.average_rate
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    if packets != declared:
+        return None
+    return VideoInfo(codec.width, codec.height, packets, float(rate) if rate else 0.0, codec.name)
+
+
+def probe_video(path: str | Path, decode_all: bool = False) -> VideoInfo:
+    """Describe ``path``, or raise VideoProbeError saying what is wrong with it (see the module's note)."""
     path = _existing_file(path)
+    if not decode_all and (info := _counted_without_decoding(path)) is not None:
+        return info
     command = [
         _ffprobe(), "-v", "error", "-select_streams", "v:0", "-count_frames",
         "-show_entries", "stream=codec_name,width,height,nb_frames,nb_read_frames,avg_frame_rate",
@@ -111,9 +144,7 @@ def read_metadata(path: str | Path) -> VideoMetadata:
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        reason = next((line.strip() for line in result.stderr.splitlines() if line.strip()), "unknown format")
-        reason = re.sub(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ", "", reason)  # ffmpeg's demuxer address says nothing to users
-        raise VideoProbeError(f"{path}: not a readable video ({reason})")
+        raise VideoProbeError(f"{path}: not a readable video ({ffmpeg_reason(result.stderr, 'unknown format')})")
     described = json.loads(result.stdout or "{}")
     streams = described.get("streams", [])
     video = next((stream for stream in streams if stream.get("codec_type") == "video"), None)
@@ -134,7 +165,7 @@ def read_metadata(path: str | Path) -> VideoMetadata:
 
 
 def probe_videos(
-    paths: list[Path], workers: int, progress: bool = True
+    paths: list[Path], workers: int, progress: bool = True, decode_all: bool = False
 ) -> tuple[dict[Path, VideoInfo], dict[Path, str]]:
     """Probe many files in parallel; returns (infos of good files, reason per bad file)."""
     infos: dict[Path, VideoInfo] = {}
@@ -142,7 +173,7 @@ def probe_videos(
 
     def attempt(path: Path) -> tuple[Path, VideoInfo | None, str | None]:
         try:
-            return path, probe_video(path), None
+            return path, probe_video(path, decode_all), None
         except VideoProbeError as error:
             return path, None, str(error).removeprefix(f"{path}: ")
 

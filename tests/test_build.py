@@ -19,7 +19,7 @@ from dataset_script.build import BuildConfig, BuildError, build, main, parse_arg
 from dataset_script.files import atomic_path, recover_interrupted_replace, replace_folder, retired_folder
 from dataset_script.release import write_manifest
 from dataset_script.schema import ACTIONS, QUALITIES
-from tests.factories import copy_release, make_clip, make_release, release_rows
+from tests.factories import copy_release, damage_inside, make_clip, make_release, release_rows
 
 PER_FOLDER = 7  # 5 train, 1 validation, 1 test per folder
 
@@ -135,6 +135,22 @@ def test_bad_input_is_reported_and_nothing_is_written(tmp_path, release_copy, ca
     assert message in errors
     assert "summary:" in errors and "--skip_bad_files" in errors
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # not even a staging folder
+
+
+def test_a_clip_damaged_inside_is_named_when_its_encode_fails_and_can_be_skipped(tmp_path, release_copy, caplog):
+    """The probe counts packets without decoding; a clip whose packets are all there but whose stream is damaged is
+    caught by the one decode that makes c23 and c40, and reported like any bad file."""
+    source = release_copy()
+    damage_inside(source / "smile" / "0001.mp4")
+    assert main([str(source), "--out", str(tmp_path / "repo"), "--no_progress"]) == 2
+    errors = "\n".join(record.getMessage() for record in caplog.records if record.levelname == "ERROR")
+    assert "smile/0001.mp4: truncated or corrupt" in errors and "--skip_bad_files" in errors
+    assert not (tmp_path / "repo").exists()
+    out = build(BuildConfig(source=source, out=tmp_path / "repo", skip_bad_files=True, progress=False))
+    assert "smile/0001.mp4: truncated or corrupt" in (out / "build_info.json").read_text()
+    assert not (out / "raw" / "smile" / "0001.mp4").exists() and not (out / "c40" / "smile" / "0001.mp4").exists()
+    assert all(len(list((out / q / "smile").iterdir())) == len(list((source / "smile").iterdir())) - 1
+               for q in QUALITIES)  # fmt: skip
 
 
 def test_the_command_exits_2_and_says_why_on_stderr(tmp_path, release_copy):

@@ -56,7 +56,7 @@ def _write(frames: np.ndarray, path: Path, qualities: dict[str, Path]) -> None:
     write_video(frames, path, crf=0)
     for crf, target in qualities.items():
         target.parent.mkdir(parents=True, exist_ok=True)
-        compress_one(CompressionJob(path, target, crf))
+        compress_one(CompressionJob.single(path, target, crf))
 
 
 FACE_AT = (40, 120)  # top, left: off centre, in the right half of the frame

@@ -4,6 +4,7 @@ import pytest
 
 from dataset_script.compression import CompressionError, CompressionJob, compress_videos, ffmpeg_command
 from dataset_script.probe import VideoProbeError, probe_video
+from tests.factories import damage_inside
 
 
 def test_probe_reads_size_and_frame_count(clip_factory):
@@ -47,33 +48,52 @@ def test_probe_rejects_audio_only(tmp_path):
 
 
 def test_compression_is_faceforensics_command():
-    command = ffmpeg_command("in.mp4", "out.mp4", 23)
+    command = ffmpeg_command("in.mp4", [("out.mp4", 23)])
     assert command[command.index("-c:v") + 1] == "libx264"
     assert command[command.index("-crf") + 1] == "23"
     assert "-preset" not in command  # FaceForensics++ uses x264's default preset
 
 
-def test_compression_keeps_size_fps_frames_and_is_resumable(tmp_path, clip_factory):
+def test_one_decode_makes_every_quality_byte_identical_to_one_encode_each_and_resumes(tmp_path, clip_factory):
     sources = [clip_factory(frames=18, size=64, seed=s) for s in range(3)]
-    jobs = [CompressionJob(s, tmp_path / "c40" / s.name, 40) for s in sources]
-    assert compress_videos(jobs, workers=2, progress=False) == 3
+    jobs = [CompressionJob(s, ((tmp_path / "c23" / s.name, 23), (tmp_path / "c40" / s.name, 40))) for s in sources]
+    assert compress_videos(jobs, workers=2, progress=False) == 6
     for job in jobs:
-        before, after = probe_video(job.source), probe_video(job.target)
-        assert (after.width, after.height, after.num_frames, after.fps) == (
-            before.width, before.height, before.num_frames, before.fps)  # fmt: skip
-        assert after.codec == "h264"
-    heavier = sum(job.target.stat().st_size for job in jobs)
-    assert heavier < sum(job.source.stat().st_size for job in jobs)
-    mtimes = [job.target.stat().st_mtime_ns for job in jobs]
-    assert compress_videos(jobs, workers=2, progress=False) == 0  # a rerun reuses finished outputs
-    assert [job.target.stat().st_mtime_ns for job in jobs] == mtimes
+        before = probe_video(job.source, decode_all=True)
+        for target, crf in job.outputs:
+            after = probe_video(target, decode_all=True)
+            assert (after.width, after.height, after.num_frames, after.fps, after.codec) == (
+                before.width, before.height, before.num_frames, before.fps, "h264")  # fmt: skip
+            alone = tmp_path / "alone" / f"{crf}-{target.name}"
+            compress_videos([CompressionJob.single(job.source, alone, crf)], workers=1, progress=False)
+            assert alone.read_bytes() == target.read_bytes()
+    c23, c40 = (sum((tmp_path / q / s.name).stat().st_size for s in sources) for q in ("c23", "c40"))
+    assert c40 < c23 < sum(s.stat().st_size for s in sources)
+    deleted = tmp_path / "c40" / sources[1].name
+    mtimes = {target: target.stat().st_mtime_ns for job in jobs for target, _ in job.outputs if target != deleted}
+    deleted.unlink()
+    assert compress_videos(jobs, workers=2, progress=False) == 1  # only the missing output is made again
+    assert deleted.exists() and {target: target.stat().st_mtime_ns for target in mtimes} == mtimes
+
+
+def test_a_file_damaged_inside_passes_the_packet_count_but_its_encode_names_it(tmp_path, clip_factory):
+    damaged = damage_inside(clip_factory(frames=40, size=64))
+    assert probe_video(damaged).num_frames == 40  # packets intact: the probe has no reason to decode
+    with pytest.raises(VideoProbeError, match="truncated or corrupt"):
+        probe_video(damaged, decode_all=True)
+    job = CompressionJob(damaged, ((tmp_path / "c23.mp4", 23), (tmp_path / "c40.mp4", 40)))
+    with pytest.raises(CompressionError, match=damaged.name) as caught:
+        compress_videos([job], workers=1, progress=False)
+    assert list(caught.value.failures) == [damaged]
+    assert list(tmp_path.glob("c*.mp4")) == [] and list(tmp_path.glob(".*partial*")) == []  # nothing half-made
 
 
 def test_failed_encode_leaves_nothing_and_names_the_file(tmp_path, clip_factory):
     bad = tmp_path / "bad.mp4"
     bad.write_text("garbage")
     good = clip_factory()
-    jobs = [CompressionJob(bad, tmp_path / "out" / "bad.mp4", 23), CompressionJob(good, tmp_path / "out" / "g.mp4", 23)]
+    pairs = ((bad, "bad.mp4"), (good, "g.mp4"))
+    jobs = [CompressionJob.single(source, tmp_path / "out" / name, 23) for source, name in pairs]
     with pytest.raises(CompressionError, match="bad.mp4") as caught:
         compress_videos(jobs, workers=2, progress=False)
     assert "1 of 2 encodes failed" in str(caught.value)

@@ -125,7 +125,7 @@ def test_c23_and_c40_are_ffpp_compressions_of_raw(ffpp, tmp_path):
         assert _frame_count(c23) == _frame_count(c40) == FF_SIZE.frames
         assert read_frames(c40, [0]).shape == (1, 3, FF_SIZE.height, FF_SIZE.width)
         again = tmp_path / "again.mp4"
-        subprocess.run(ffmpeg_command(raw, again, 23), check=True)
+        subprocess.run(ffmpeg_command(raw, [(again, 23)]), check=True)
         assert _sha(again) == _sha(c23)  # made from raw by FaceForensics++'s own command
         # c40 is the lossiest: furthest from raw
         raw_frames = _all_frames(raw)

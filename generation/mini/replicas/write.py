@@ -142,7 +142,11 @@ def write_videos(out: Path, clips: Sequence[Clip], size: ReplicaSize, seed: int,
     if missing:
         logger.info("rendering %d of %d takes and their fakes", len(missing), len(clips))
         render_clips(missing, masters, size, seed, master_crf, workers, progress)
-    jobs = [CompressionJob(masters[path], target, crf) for path, target, crf in made if not target.exists()]
+    outputs: dict = {}  # each master decoded once for all the qualities made from it
+    for path, target, crf in made:
+        if not target.exists():
+            outputs.setdefault(path, []).append((target, crf))
+    jobs = [CompressionJob(masters[path], tuple(targets)) for path, targets in outputs.items()]
     if jobs:
         compress_videos(jobs, workers=workers, progress=progress, desc="replica qualities")
     if qualities is not None and "raw" not in qualities:
