@@ -19,6 +19,7 @@ import torch
 from .face_tracks import FaceTrack
 from .keypoint_warp import warp_animate
 from .motion import normalize_relative_motion, to_numpy_image
+from .precision import half_dtype, precision_name
 from .tpsmm.animate import MODES as TPSMM_MODES
 
 
@@ -27,7 +28,7 @@ class BackendOptions:
     checkpoint: Path | None = None
     device: torch.device = torch.device("cpu")
     precision: str = "fp32"
-    """fp32, bf16 or fp16; half precision only on GPUs."""
+    """fp32, bf16 or fp16: half precision on GPUs, bf16 on CPUs with native bf16 (``precision.half_dtype``)."""
     animation_mode: str | None = None
     """tpsmm: relative (its default), standard or avd, as TPSMM's demo ``--mode``; the others take none."""
 
@@ -38,6 +39,9 @@ class Backend:
     """The manipulation method's name in the manifest and the dataset's rows (``FOMM`` for DeepFake MNIST+)."""
     summary: str = ""
     """What it is and needs, in a few words, for ``generate.py --help``."""
+
+    precision: str = "fp32"
+    """What its heavy layers run in on this device (``CheckpointBackend`` decides from ``--precision``)."""
 
     animation_modes: tuple[str, ...] = ()
     """The modes ``--animation_mode`` may name (none: only the backend's own)."""
@@ -136,7 +140,11 @@ class WarpBackend(Backend):
 
 
 class CheckpointBackend(Backend):
-    """A learned animator from ``--checkpoint``: on GPUs in half precision (``--precision``) and channels_last."""
+    """A learned animator from ``--checkpoint``: in half precision (``--precision``) and channels_last on GPUs, and
+    on CPUs with native bf16 where the animator's half-precision path is measured to hold (``cpu_bf16``)."""
+
+    cpu_bf16: bool = False
+    """Whether bf16 on a CPU keeps the frames within 40 dB PSNR of fp32's (``benchmarks.fomm_animation``)."""
 
     checkpoint_help: str
     """What ``--checkpoint`` takes, for the error when it is missing."""
@@ -153,10 +161,10 @@ class CheckpointBackend(Backend):
     def __init__(self, options: BackendOptions):
         self.check_options(options)
         self.device = options.device
-        self.half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(options.precision)
-        if self.half is not None and self.device.type == "cpu":
-            self.half = None  # CPU half precision is slower than fp32 and less exact
-        self.on_gpu = self.device.type == "cuda"
+        self.half = half_dtype(options.precision, self.device)
+        if self.device.type == "cpu" and not self.cpu_bf16:
+            self.half = None
+        self.channels_last = self.device.type == "cuda" or self.half is not None  # oneDNN's bf16 convs want it too
         self.animation_mode = options.animation_mode
         self.load(Path(options.checkpoint))
 
@@ -164,10 +172,14 @@ class CheckpointBackend(Backend):
         """Load the networks (with ``place``) and set the animation options."""
         raise NotImplementedError
 
+    @property
+    def precision(self) -> str:
+        return precision_name(self.half)
+
     def place(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The module on the device, channels_last on GPUs."""
+        """The module on the device, channels_last where it runs so."""
         module = module.to(self.device)
-        return module.to(memory_format=torch.channels_last) if self.on_gpu else module
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
     def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
         """The source (1, 3, H, W) animated by the driving frames (T, 3, H, W), floats in [0, 1] on the device."""
@@ -181,6 +193,7 @@ class CheckpointBackend(Backend):
 @register_backend("fomm")
 class FommBackend(CheckpointBackend):
     method = "FOMM"
+    cpu_bf16 = True
     summary = "FOMM with --checkpoint"
     checkpoint_help = ("the official vox-cpk.pth.tar (from the first-order-model project's links) or its safetensors "
                        "conversion (python -m generation.fomm.checkpoint CKPT --out X.safetensors)")  # fmt: skip
@@ -189,7 +202,7 @@ class FommBackend(CheckpointBackend):
         from .fomm import AnimationOptions, load_vox256
 
         self.kp_detector, self.generator = (self.place(module) for module in load_vox256(checkpoint))
-        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu)
+        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.channels_last)
 
     def frames(self, source: torch.Tensor, driving: torch.Tensor, reference: int) -> torch.Tensor:
         from .fomm import animate
@@ -213,7 +226,7 @@ class TpsmmBackend(CheckpointBackend):
         from .tpsmm import AnimationOptions, check_mode, load_tpsmm
 
         self.networks = self.place(load_tpsmm(checkpoint))
-        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.on_gpu,
+        self.options = AnimationOptions(autocast_dtype=self.half, channels_last=self.channels_last,
                                         mode=self.animation_mode or AnimationOptions.mode)  # fmt: skip
         check_mode(self.networks, self.options.mode)  # at load, not at the first job
 

@@ -107,7 +107,8 @@ class GenerationConfig:
                 "source's face), standard (the driving keypoints as they are) or avd (the AVD network's, on "
                 "checkpoints that have it), as TPSMM's demo --mode"})  # fmt: skip
     precision: Literal["fp32", "bf16", "fp16"] = field(default="bf16", metadata={
-        "help": "fomm and tpsmm on GPUs; the CPU always runs fp32"})  # fmt: skip
+        "help": "the animator's heavy layers: fomm and tpsmm on GPUs, and fomm in bf16 on CPUs that compute in it "
+                "natively (AVX-512 BF16 or AMX; others run fp32); each job's record says what it ran in"})  # fmt: skip
     retry_errors: bool = field(default=False, metadata={"help": "run again the jobs recorded as errors"})
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even where there are GPUs"})
     progress: bool = field(default=True, metadata={"help": "progress bar per process"})
@@ -174,7 +175,8 @@ class Worker:
 
     def run(self, job: Job) -> dict:
         started = time.perf_counter()
-        details: dict = {"process": self.process_index, "backend": self.config.backend}
+        details: dict = {"process": self.process_index, "backend": self.config.backend,
+                         "precision": self.backend.precision}  # fmt: skip
         try:
             if job.driving is not None:
                 driving = self.videos.get(self.config.driving / job.driving, str(Path(job.driving).with_suffix("")))

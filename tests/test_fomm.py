@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -111,15 +112,37 @@ def test_batched_animation_equals_the_per_frame_loop(networks):
     kp_detector, generator = networks
     torch.manual_seed(1)
     source, driving = torch.rand(1, 3, 128, 128), torch.rand(5, 3, 128, 128)  # any size divisible by 32 runs
-    ours = animate(kp_detector, generator, source, driving)  # the CPU default: one driving frame per pass
+    ours = animate(kp_detector, generator, source, driving, AnimationOptions(batch_size=1))
     batched = animate(kp_detector, generator, source, driving, AnimationOptions(batch_size=3))
+    # the CPU default: keypoints and dense motion of 8 frames a pass, the decoder one frame at a time
+    by_default = animate(kp_detector, generator, source, driving)
+    whole_chunks = animate(kp_detector, generator, source, driving, AnimationOptions(decoder_batch_size=8))
     looped = per_frame_reference(kp_detector, generator, source, driving)
-    assert ours.shape == batched.shape == (5, 3, 128, 128)
+    assert ours.shape == batched.shape == by_default.shape == (5, 3, 128, 128)
     assert looped.std() > 0.03  # frames with content, so agreement means something
     assert (ours - looped).abs().max() < 1e-4
-    # A batch of 3 sums its convolutions in another order; the keypoints' sharp softmax (temperature 0.1) grows
-    # that rounding on random weights, so batches agree less closely (the GPU path, checked there in bf16 by PSNR).
-    assert (batched - looped).abs().max() < 1e-3
+    # A batch sums its convolutions in another order; the keypoints' sharp softmax (temperature 0.1) grows that
+    # rounding on random weights, so batches agree less closely (the GPU path, checked there in bf16 by PSNR).
+    for other in (batched, by_default, whole_chunks):
+        assert (other - looped).abs().max() < 1e-3
+    assert (by_default - whole_chunks).abs().max() < 1e-4  # how the decoder is batched changes only rounding
+
+
+def test_bf16_keeps_the_frames_within_40_db_of_fp32_because_keypoints_and_motion_stay_fp32(networks):
+    """bf16 everywhere took these frames to 16 dB; the keypoints and the dense motion in fp32 keep them above 40."""
+    from generation.fomm.animate import AnimationOptions, animate
+
+    kp_detector, generator = networks
+    torch.manual_seed(4)
+    source, driving = torch.rand(1, 3, 128, 128), torch.rand(3, 3, 128, 128)
+    fp32 = animate(kp_detector, generator, source, driving)
+    bf16 = animate(kp_detector, generator, source, driving, AnimationOptions(autocast_dtype=torch.bfloat16))
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():
+        keypoints = kp_detector(driving)
+        motion = generator.dense_motion_network(source.expand(3, -1, -1, -1), keypoints, kp_detector(source))
+    assert keypoints["value"].dtype == motion["deformation"].dtype == torch.float32
+    mse = float((bf16.clamp(0, 1) - fp32.clamp(0, 1)).pow(2).mean())
+    assert 0 < mse and 10 * math.log10(1 / mse) >= 40
 
 
 def test_phase_upsampling_equals_upsampling_then_convolving():
@@ -157,12 +180,13 @@ def test_the_best_reference_frame_is_the_pose_closest_to_the_source():
 def test_animating_from_a_reference_frame_equals_the_demos_forwards_and_backwards_passes(networks):
     """The FOMM demo's --find_best_frame animates driving[best:] and driving[:best + 1] reversed, each from its first
     frame, and joins them; ``animate(reference_frame=best)`` (what generate.py's --best_frame uses) must match."""
-    from generation.fomm.animate import animate, per_frame_reference
+    from generation.fomm.animate import AnimationOptions, animate, per_frame_reference
 
     kp_detector, generator = networks
     torch.manual_seed(3)
     source, driving, best = torch.rand(1, 3, 128, 128), torch.rand(4, 3, 128, 128), 2
-    ours = animate(kp_detector, generator, source, driving, reference_frame=best)
+    one_at_a_time = AnimationOptions(batch_size=1)  # the loop's rounding exactly (batches: see the test above)
+    ours = animate(kp_detector, generator, source, driving, one_at_a_time, reference_frame=best)
     forwards = per_frame_reference(kp_detector, generator, source, driving[best:])
     backwards = per_frame_reference(kp_detector, generator, source, driving[: best + 1].flip(0))
     demo = torch.cat([backwards.flip(0)[:-1], forwards])

@@ -26,6 +26,7 @@ from generation.face_tracks import FaceTrack
 from generation.generate import GenerationConfig, generate, main
 from generation.jobs import BOOKKEEPING, REAL_JOB, JobPlanError, plan_jobs, shard
 from generation.mini.generation_inputs import write_generation_inputs
+from generation.precision import half_dtype, precision_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "generation" / "generate.py"
@@ -313,6 +314,11 @@ def test_bad_inputs_and_failed_checks_are_recorded_not_dropped(tmp_path, inputs)
     assert "yaw/person002/person003,rejected,yaw/person003--person002.mp4,face_presence: a face in 0 of 3" in report
     assert (tmp_path / "out" / BOOKKEEPING / "rejected" / "yaw" / "person003--person002.mp4").is_file()
     assert set(read_manifest(tmp_path / "out")) == {"original/yaw--person002.mp4"}
+    # each job's record says what its animator ran in: the default bf16 where this CPU computes in it natively
+    records = [json.loads(path.read_text()) for path in (tmp_path / "out" / BOOKKEEPING / "records").rglob("*.json")]
+    animated = [record for record in records if "reference_frame" in record]
+    expected = precision_name(half_dtype("bf16", torch.device("cpu")))
+    assert animated and {record["precision"] for record in animated} == {expected}
     again = generate(config)  # nothing left to do, and the same answer
     assert (again.done, again.rejected, again.errors) == (1, 1, 4)
     with pytest.raises(JobPlanError, match="other settings .*max_frames 3 -> 4"):

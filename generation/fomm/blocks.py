@@ -87,8 +87,15 @@ class UpBlock2d(SameBlock2d):
         batch, _, height, width = x.shape
         out = F.conv2d(F.pad(x, (1, 1, 1, 1)), kernels.to(x.dtype), self.conv.bias.repeat(4).to(x.dtype))
         out = out.view(batch, 2, 2, -1, height + 1, width + 1)
-        rows = [torch.stack([out[:, a, b, :, a : a + height, b : b + width] for b in (0, 1)], -1) for a in (0, 1)]
-        return torch.stack(rows, 3).reshape(batch, -1, 2 * height, 2 * width)
+        # each phase written straight into its pixels of the output, in the input's memory layout: one pass
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        upsampled = torch.empty(
+            batch, out.shape[3], 2 * height, 2 * width, dtype=out.dtype, device=out.device, memory_format=layout
+        )
+        for a in (0, 1):
+            for b in (0, 1):
+                upsampled[:, :, a::2, b::2] = out[:, a, b, :, a : a + height, b : b + width]
+        return upsampled
 
 
 class ResBlock2d(nn.Module):

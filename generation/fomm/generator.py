@@ -44,19 +44,33 @@ class OcclusionAwareGenerator(nn.Module):
 
     def forward(self, source: torch.Tensor, kp_driving: dict, kp_source: dict,
                 source_features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        features = self.encode(source) if source_features is None else source_features
-        if features.shape[0] != source.shape[0]:  # one source's features for a batch of driving frames
-            features = features.expand(source.shape[0], *features.shape[1:])
         motion = self.dense_motion_network(source, kp_driving, kp_source)
+        return {**motion, **self.decode(source, motion, source_features)}
+
+    def decode(self, source: torch.Tensor, motion: dict[str, torch.Tensor],
+               source_features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+        """The animated frames (``prediction``) and the source warped by the motion (``deformed``) from the dense
+        motion network's output: the appearance half of ``forward``, which may run in other batches than it."""
+        batch = motion["deformation"].shape[0]
+        features = self.encode(source) if source_features is None else source_features
+        if features.shape[0] != batch:  # one source's features for a batch of driving frames
+            features = features.expand(batch, *features.shape[1:])
+        if source.shape[0] != batch:
+            source = source.expand(batch, *source.shape[1:])
         out = warp(features, motion["deformation"], padding_mode="zeros")
         occlusion = motion.get("occlusion_map")
         if occlusion is not None:
             if occlusion.shape[2:] != out.shape[2:]:
                 occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear")
             out = out * occlusion
+        device = out.device.type
+        if torch.is_autocast_enabled(device):  # the residual stream in half precision too, not cast at every conv
+            out = out.to(torch.get_autocast_dtype(device))
+        if features.is_contiguous(memory_format=torch.channels_last):  # sampling gives NCHW: the bottleneck's
+            out = out.contiguous(memory_format=torch.channels_last)  # convolutions would each convert it back
         out = self.bottleneck(out)
         for block in self.up_blocks:
             out = block(out)
         prediction = torch.sigmoid(self.final(out))
         deformed = warp(source, motion["deformation"], padding_mode="zeros")
-        return {**motion, "deformed": deformed, "prediction": prediction}
+        return {"deformed": deformed, "prediction": prediction}
