@@ -74,6 +74,44 @@ class FaceDetector:
         return faces
 
 
+def _clear_main_face(faces: list[Face]) -> Face | None:
+    try:
+        return main_face(faces)
+    except FaceError:
+        return None
+
+
+def _between(first: Face, second: Face, weight: float) -> Face:
+    box = tuple(a + (b - a) * weight for a, b in zip(first.box, second.box, strict=True))
+    landmarks = first.landmarks + (second.landmarks - first.landmarks) * weight
+    return Face(box, min(first.probability, second.probability), landmarks.astype(np.float32))
+
+
+def detect_at_key_frames(detector: FaceDetector, frames: torch.Tensor, stride: int = 4,
+                         min_iou: float = 0.5) -> list[list[Face]]:  # fmt: skip
+    """Faces of each frame of (N, 3, H, W), as ``detector.detect`` gives them, at a fraction of its cost: MTCNN
+    runs on every ``stride``-th frame and the last only. Between two such key frames whose main faces overlap by
+    ``min_iou`` or more, each frame gets that face with its box and landmarks interpolated linearly (one face:
+    the main one); where either key frame has no face or no clear main one, or their faces do not overlap (a cut,
+    a fast turn, another person), every frame between them is detected as well."""
+    count = len(frames)
+    keys = sorted(set(range(0, count, stride)) | {count - 1}) if count else []
+    found: list[list[Face] | None] = [None] * count
+    for index, faces in zip(keys, detector.detect(frames[keys]) if keys else [], strict=True):
+        found[index] = faces
+    undetected = []
+    for start, end in zip(keys, keys[1:], strict=False):
+        first, second = _clear_main_face(found[start]), _clear_main_face(found[end])
+        if first is not None and second is not None and box_iou(first.box, second.box) >= min_iou:
+            for index in range(start + 1, end):
+                found[index] = [_between(first, second, (index - start) / (end - start))]
+        else:
+            undetected += range(start + 1, end)
+    for index, faces in zip(undetected, detector.detect(frames[undetected]) if undetected else [], strict=True):
+        found[index] = faces
+    return found
+
+
 def main_face(faces: list[Face], dominance: float = 2.0) -> Face:
     """The largest face, when it is at least ``dominance`` times the area of the next; FaceError otherwise."""
     if not faces:

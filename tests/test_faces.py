@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from dataset_script.faces import Face, FaceError, crop_face, follow_face, main_face, most_frontal, square_box, tube_box
+from dataset_script.faces import (
+    Face,
+    FaceError,
+    crop_face,
+    detect_at_key_frames,
+    follow_face,
+    main_face,
+    most_frontal,
+    square_box,
+    tube_box,
+)
 
 FRONTAL = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], dtype=np.float32)
 
@@ -49,3 +59,48 @@ def test_a_crop_past_the_frame_edge_is_padded_and_square():
     assert square_box((0, 0, 100, 80), margin=0.3) == (-15, -25, 115, 105)
     crop = crop_face(frame, (0, 0, 100, 80), size=64)
     assert crop.shape == (3, 64, 64) and crop.dtype == torch.uint8
+
+
+class ScriptedDetector:
+    """Answers with the faces listed for each frame (frame i holds i in its first pixel) and records what it was
+    asked to look at: the logic around MTCNN, without MTCNN (the Space tests run the real one on mini clips)."""
+
+    def __init__(self, faces_by_frame):
+        self.faces_by_frame, self.looked_at = faces_by_frame, []
+
+    def detect(self, frames):
+        indices = [int(frame[0, 0, 0]) for frame in frames]
+        self.looked_at += indices
+        return [list(self.faces_by_frame[index]) for index in indices]
+
+
+def numbered_frames(count):
+    frames = torch.zeros(count, 3, 8, 8, dtype=torch.uint8)
+    frames[:, 0, 0, 0] = torch.arange(count, dtype=torch.uint8)
+    return frames
+
+
+def test_key_frames_are_detected_and_the_faces_between_interpolated():
+    moving = {index: [face(10 + 2 * index, 20, 100)] for index in range(10)}
+    detector = ScriptedDetector(moving)
+    found = detect_at_key_frames(detector, numbered_frames(10), stride=4)
+    assert sorted(detector.looked_at) == [0, 4, 8, 9]  # every 4th frame and the last
+    assert [faces[0].box[0] for faces in found] == pytest.approx([10 + 2 * index for index in range(10)])
+    assert np.allclose(found[6][0].landmarks, moving[6][0].landmarks)  # landmarks move with the box
+
+
+@pytest.mark.parametrize(
+    "key_faces,why",
+    [
+        ([], "a key frame without a face"),
+        ([face(10, 20, 100), face(150, 20, 95)], "a key frame with two faces and no main one"),
+        ([face(400, 20, 100)], "a key frame whose face does not overlap the last (a cut, another person)"),
+    ],
+)
+def test_frames_next_to_a_doubtful_key_frame_are_detected_for_real(key_faces, why):
+    faces = {index: [face(10, 20, 100)] for index in range(9)}
+    faces[4] = key_faces
+    detector = ScriptedDetector(faces)
+    found = detect_at_key_frames(detector, numbered_frames(9), stride=4)
+    assert sorted(detector.looked_at) == list(range(9)), why  # frames 1-3 and 5-7 were detected, not guessed
+    assert found == [faces[index] for index in range(9)]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import yaml
 
-from dataset_script.faces import FaceDetector, FaceError, crop_face, main_face
+from dataset_script.faces import FaceDetector, FaceError, crop_face, detect_at_key_frames, main_face
 from dataset_script.frames import VideoFrames, VideoReadError, evenly_spaced_indices, fit_frames_uint8, normalise_frames
 from dataset_script.probe import VideoMetadata, VideoProbeError, read_metadata
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
@@ -232,7 +232,10 @@ class ClipChecker:
     (each call only reads the models)."""
 
     def __init__(self, models: Sequence[str], limits: ClipLimits = ClipLimits(), device: str = "cpu",
-                 cam_frames: int = 8):  # fmt: skip
+                 cam_frames: int = 8, face_stride: int | None = 4):  # fmt: skip
+        """``face_stride``: MTCNN on every such frame of the 32 and the last, the faces between interpolated where
+        two agree (``detect_at_key_frames``); None detects on every frame (``benchmarks.space_latency``'s
+        baseline)."""
         if not models:
             raise ValueError("no detector given: pass --model DIR_OR_HUB_ID (e.g. demo_output/detector)")
         self.detectors = {}
@@ -246,6 +249,7 @@ class ClipChecker:
             self.detectors[name] = (inner, info.pretrained_cfg(inner))
         self.cards = {name: read_detector_card(name) for name in models}
         self.limits, self.device, self.cam_frames = limits, torch.device(device), cam_frames
+        self.face_stride = face_stride
         # torchcodec where it is installed; decord on a Space whose torch is too old for torchcodec
         self.decoder = "torchcodec" if importlib.util.find_spec("torchcodec") else "decord"
         self._faces: FaceDetector | None = None
@@ -284,7 +288,10 @@ class ClipChecker:
 
     def crop_faces(self, frames: torch.Tensor, indices: np.ndarray, clock: _Stopwatch):
         started = time.perf_counter()
-        detected = self.faces.detect(frames)
+        if self.face_stride:
+            detected = detect_at_key_frames(self.faces, frames, self.face_stride)
+        else:
+            detected = self.faces.detect(frames)
         crops, kept, without, several = [], [], [], []
         for frame, index, faces in zip(frames, indices, detected, strict=True):
             if not faces:
