@@ -22,9 +22,7 @@ if str(HERE) not in sys.path:  # run as a script or imported by tests: clip_chec
     sys.path.insert(0, str(HERE))
 
 import gradio as gr  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
+import pandas as pd  # noqa: E402
 from clip_check import (  # noqa: E402
     DEFAULT_MODEL,
     MODEL_ENV,
@@ -34,7 +32,6 @@ from clip_check import (  # noqa: E402
     ClipRejected,
     DetectorCard,
 )
-from matplotlib.figure import Figure  # noqa: E402
 
 logger = logging.getLogger("space")
 EXAMPLES_DIR = HERE / "examples"
@@ -67,19 +64,17 @@ def verdict_text(report: CheckReport, card: DetectorCard) -> str:
     return number + "\n\n" + card.provenance()
 
 
-def score_plot(report: CheckReport) -> Figure:
-    figure = Figure(figsize=(6, 2.6), dpi=100)
-    axes = figure.add_subplot()
+def score_plot(report: CheckReport) -> gr.LinePlot:
+    """Each frame's score with the 0.5 threshold, as data the browser draws (a matplotlib image cost a tenth of a
+    request to render and encode on the server)."""
     indices = [frame.index for frame in report.frames]
-    axes.plot(indices, [frame.fake_score for frame in report.frames], marker="o", markersize=3)
-    axes.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("frame")
-    axes.set_ylabel(score_name(report))
-    axes.set_title(f"mean {score_name(report)} {report.fake_score:.2f} over {len(indices)} frames")
-    # fixed margins for this fixed size: tight_layout would draw the figure twice, a twentieth of a request
-    figure.subplots_adjust(left=0.11, right=0.98, bottom=0.18, top=0.88)
-    return figure
+    series = [f"per-frame {score_name(report)}"] * len(indices) + ["threshold 0.5"] * 2
+    points = pd.DataFrame({"frame": indices + [min(indices), max(indices)],
+                           "score": [frame.fake_score for frame in report.frames] + [0.5, 0.5],
+                           "series": series})  # fmt: skip
+    title = f"mean {score_name(report)} {report.fake_score:.2f} over {len(indices)} frames"
+    return gr.LinePlot(points, x="frame", y="score", color="series", y_lim=[0, 1], y_title=score_name(report),
+                       title=title)  # fmt: skip
 
 
 def gallery(report: CheckReport) -> list[tuple]:
@@ -152,7 +147,7 @@ def build_app(checker: ClipChecker, examples: list[str], gallery_format: str = "
                 verdict = gr.Label(label="verdict", num_top_classes=2)
                 # before any check too: what the detector learnt from matters before trusting what it says
                 about = gr.Markdown(checker.cards[checker.model_names[0]].provenance(), label="about the verdict")
-                plot = gr.Plot(label="fake score per frame")
+                plot = gr.LinePlot(label="fake score per frame", x="frame", y="score", color="series")
         crops = gr.Gallery(label="face crops and class activation maps", columns=4, height="auto",
                            format=gallery_format)  # fmt: skip
         info = gr.Markdown(label="details")
