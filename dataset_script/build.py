@@ -63,6 +63,22 @@ def _place(source: Path, target: Path) -> None:
             shutil.copyfile(source, partial)
 
 
+STAGED_FROM = "staged_from.json"
+"""In the staging folder: each clip's source fingerprint when its raw was placed and its qualities encoded."""
+
+
+def _drop_stale_staging(clips: list[Clip], staging: Path) -> None:
+    """Clips that a failed build left in ``staging`` from sources changed since (replaced, or rewritten in place
+    through a hard link) are removed with what was encoded from them; then the fingerprints are recorded."""
+    record = staging / STAGED_FROM
+    staged_from = json.loads(record.read_text()) if record.exists() else {}
+    for clip in clips:
+        if staged_from.get(clip.video_id) not in (None, clip.fingerprint()):
+            for quality in ("raw", *CRF_BY_QUALITY):
+                (staging / quality / clip.relative_path(quality)).unlink(missing_ok=True)
+    write_text_atomically(record, json.dumps({clip.video_id: clip.fingerprint() for clip in clips}))
+
+
 def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, qualities) -> None:
     """Link clips (compressed or face-cropped) of a previous complete build whose source files are unchanged."""
     info_path = config.out / "build_info.json"
@@ -103,6 +119,7 @@ def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, worker
     The probe counts packets without decoding, so a clip damaged inside is first found here, when ffmpeg stops at
     its decoding error: a bad file, named, that stops the build before anything is written to ``config.out``
     (finished encodes are kept for a rerun), unless ``skip_bad_files``."""
+    _drop_stale_staging(clips, staging)
     for clip in clips:
         _place(clip.source.path, staging / "raw" / clip.relative_path("raw"))
     made = [(quality, crf) for quality, crf in CRF_BY_QUALITY.items() if quality in config.qualities]
@@ -245,6 +262,7 @@ def build(config: BuildConfig) -> Path:
             "disk_bytes": asdict(disk),
             "source_fingerprints": {clip.video_id: clip.fingerprint() for clip in clips},
         }
+        (staging / STAGED_FROM).unlink(missing_ok=True)  # build_info's fingerprints say it from here on
         # Written last: a staging folder with build_info.json is complete.
         write_text_atomically(staging / "build_info.json", json.dumps(info, indent=1))
     logger.info("built %s: %d clips, %d configs, %s s; %s", config.out, len(clips), len(configs), info["seconds"],

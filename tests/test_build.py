@@ -153,6 +153,26 @@ def test_a_clip_damaged_inside_is_named_when_its_encode_fails_and_can_be_skipped
                for q in QUALITIES)  # fmt: skip
 
 
+def test_a_rerun_after_a_failed_build_does_not_reuse_clips_whose_source_changed_since(tmp_path, release_copy):
+    """A failed build keeps its staging folder for the rerun; a clip rewritten in between (in place: the staged raw
+    is a hard link to it) is encoded again, not served from what the failed build made of its old content."""
+    source = release_copy()
+    damage_inside(source / "smile" / "0001.mp4")
+    with pytest.raises(BuildError, match="smile/0001.mp4: truncated or corrupt"):
+        build(BuildConfig(source=source, out=tmp_path / "repo", progress=False))
+    changed = source / "blink" / "0002.mp4"
+    make_clip(changed, frames=8, size=32, seed=99)  # other content, same name
+    shutil.copyfile(source / "smile" / "0000.mp4", source / "smile" / "0001.mp4")  # the damage fixed
+    out = build(BuildConfig(source=source, out=tmp_path / "repo", progress=False))
+    assert (out / "raw" / "blink" / "0002.mp4").read_bytes() == changed.read_bytes()
+    assert not (out / "staged_from.json").exists()  # the staging's own record stays out of the repo
+    fresh = tmp_path / "fresh"
+    build(BuildConfig(source=source, out=fresh, progress=False))
+    for quality in QUALITIES:
+        clip = Path(quality) / "blink" / "0002.mp4"
+        assert (out / clip).read_bytes() == (fresh / clip).read_bytes()
+
+
 def test_the_command_exits_2_and_says_why_on_stderr(tmp_path, release_copy):
     """One run of the real command line (the cases above call its ``main``): the exit status and stderr a shell sees."""
     source = release_copy()
