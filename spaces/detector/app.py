@@ -33,6 +33,8 @@ from clip_check import (  # noqa: E402
     DetectorCard,
 )
 
+from dataset_script.console import configure_logging  # noqa: E402
+
 logger = logging.getLogger("space")
 EXAMPLES_DIR = HERE / "examples"
 DEMO_DATASET = Path("demo_output/deepfake_mnist_plus")
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--max-file-mb", type=float, default=ClipLimits.max_megabytes)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     models = args.model or [m.strip() for m in os.environ.get(MODEL_ENV, DEFAULT_MODEL).split(",") if m.strip()]
     checker = ClipChecker(models, ClipLimits(max_megabytes=args.max_file_mb))
     examples = find_examples(args.examples)
