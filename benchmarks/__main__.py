@@ -1,6 +1,7 @@
 """make bench: every benchmark, each printing its ratio against the baseline it must beat."""
 
 from . import (
+    build_time,
     compression,
     face_crops,
     fomm_animation,
@@ -15,6 +16,7 @@ from . import (
 if __name__ == "__main__":
     frame_sampling.main()
     compression.main()
+    build_time.main([])
     face_crops.main([])
     mini_generation.main()
     training_throughput.main([])
