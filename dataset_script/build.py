@@ -64,18 +64,20 @@ def _place(source: Path, target: Path) -> None:
 
 
 STAGED_FROM = "staged_from.json"
-"""In the staging folder: each clip's source fingerprint when its raw was placed and its qualities encoded."""
+"""In the staging folder: each clip's source fingerprint when its files were staged (placed, encoded, cropped)."""
 
 
 def _drop_stale_staging(clips: list[Clip], staging: Path) -> None:
-    """Clips that a failed build left in ``staging`` from sources changed since (replaced, or rewritten in place
-    through a hard link) are removed with what was encoded from them; then the fingerprints are recorded."""
+    """What a failed build left in ``staging`` for clips whose sources changed since (replaced, or rewritten in
+    place through a staged hard link) is removed: their raw, encoded or cropped qualities and their face box
+    record. Then each clip's fingerprint is recorded for the next rerun."""
     record = staging / STAGED_FROM
     staged_from = json.loads(record.read_text()) if record.exists() else {}
     for clip in clips:
         if staged_from.get(clip.video_id) not in (None, clip.fingerprint()):
-            for quality in ("raw", *CRF_BY_QUALITY):
+            for quality in QUALITIES:
                 (staging / quality / clip.relative_path(quality)).unlink(missing_ok=True)
+            (staging / FACE_BOXES / f"{clip.video_id}.json").unlink(missing_ok=True)
     write_text_atomically(record, json.dumps({clip.video_id: clip.fingerprint() for clip in clips}))
 
 
@@ -119,12 +121,12 @@ def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, worker
     The probe counts packets without decoding, so a clip damaged inside is first found here, when ffmpeg stops at
     its decoding error: a bad file, named, that stops the build before anything is written to ``config.out``
     (finished encodes are kept for a rerun), unless ``skip_bad_files``."""
-    _drop_stale_staging(clips, staging)
+    raw = {clip.source.relative: staging / "raw" / clip.relative_path("raw") for clip in clips}
     for clip in clips:
-        _place(clip.source.path, staging / "raw" / clip.relative_path("raw"))
+        _place(clip.source.path, raw[clip.source.relative])
     made = [(quality, crf) for quality, crf in CRF_BY_QUALITY.items() if quality in config.qualities]
     jobs = [
-        CompressionJob(staging / "raw" / clip.relative_path("raw"),
+        CompressionJob(raw[clip.source.relative],
                        tuple((staging / quality / clip.relative_path(quality), crf) for quality, crf in made))
         for clip in clips
     ] if made else []  # fmt: skip
@@ -137,7 +139,6 @@ def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, worker
             raise BuildError(str(error)) from None
         failures = error.failures
     if failures:
-        raw = {clip.source.relative: staging / "raw" / clip.relative_path("raw") for clip in clips}
         bad = {name: f"truncated or corrupt: {failures[path]}" for name, path in raw.items() if path in failures}
         stop_or_skip(bad, "could not be decoded to make c23/c40", "encodes", config, problems)
         clips = [clip for clip in clips if clip.source.relative not in bad]
@@ -232,6 +233,7 @@ def build(config: BuildConfig) -> Path:
     # fails, so that a rerun reuses the clips it has compressed or cropped.
     with atomic_path(config.out, keep_on_failure=True) as staging:
         staging.mkdir(exist_ok=True)
+        _drop_stale_staging(clips, staging)  # before reusing the previous build: what it links in is current
         _reuse_previous(clips, config, staging, qualities)
         if layout.crops_faces:
             before = sum(1 for clip in clips for _ in clip.qualities)

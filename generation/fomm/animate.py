@@ -122,11 +122,8 @@ def animate(kp_detector: nn.Module, generator: nn.Module, source: torch.Tensor, 
                                                 _drive(kp_source, kp_chunk, kp_reference, options),
                                                 expand_batch(kp_source, count))  # fmt: skip
         step = options.decoder_batch_size or (1 if source.device.type == "cpu" else count)
-        return torch.cat([
-            generator.decode(source, {key: value[start : start + step] for key, value in motion.items()},
-                             source_features=features)["prediction"]
-            for start in range(0, count, step)
-        ])  # fmt: skip
+        parts = [{key: value[start : start + step] for key, value in motion.items()} for start in range(0, count, step)]
+        return torch.cat([generator.decode(features, part) for part in parts])
 
     # Only the generator's decoder: the same frames to float rounding. In the hourglasses of the keypoint detector
     # and the dense motion network, rounding differences pass through sharp softmaxes and grow to 1e-3.

@@ -45,18 +45,19 @@ class OcclusionAwareGenerator(nn.Module):
     def forward(self, source: torch.Tensor, kp_driving: dict, kp_source: dict,
                 source_features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
         motion = self.dense_motion_network(source, kp_driving, kp_source)
-        return {**motion, **self.decode(source, motion, source_features)}
+        prediction = self.decode(source_features if source_features is not None else self.encode(source), motion)
+        if source.shape[0] != prediction.shape[0]:
+            source = source.expand(prediction.shape[0], *source.shape[1:])
+        deformed = warp(source, motion["deformation"], padding_mode="zeros")
+        return {**motion, "deformed": deformed, "prediction": prediction}
 
-    def decode(self, source: torch.Tensor, motion: dict[str, torch.Tensor],
-               source_features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        """The animated frames (``prediction``) and the source warped by the motion (``deformed``) from the dense
-        motion network's output: the appearance half of ``forward``, which may run in other batches than it."""
+    def decode(self, source_features: torch.Tensor, motion: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The animated frames (B, 3, H, W) from the source's features and the dense motion network's output: the
+        appearance half of ``forward``, which ``animate`` runs in batches of its own."""
         batch = motion["deformation"].shape[0]
-        features = self.encode(source) if source_features is None else source_features
+        features = source_features
         if features.shape[0] != batch:  # one source's features for a batch of driving frames
             features = features.expand(batch, *features.shape[1:])
-        if source.shape[0] != batch:
-            source = source.expand(batch, *source.shape[1:])
         out = warp(features, motion["deformation"], padding_mode="zeros")
         occlusion = motion.get("occlusion_map")
         if occlusion is not None:
@@ -71,6 +72,4 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(out)
         for block in self.up_blocks:
             out = block(out)
-        prediction = torch.sigmoid(self.final(out))
-        deformed = warp(source, motion["deformation"], padding_mode="zeros")
-        return {"deformed": deformed, "prediction": prediction}
+        return torch.sigmoid(self.final(out))
