@@ -1,5 +1,6 @@
 """The synthetic mini: renderer, actions, animation, the generator's plan, and the command end to end."""
 
+import dataclasses
 import hashlib
 from collections import Counter
 
@@ -22,6 +23,7 @@ from generation.mini.animate import (
     sensor_noise,
     sharpness,
 )
+from generation.mini.cast import filmed_person
 from generation.mini.face import FaceState, Identity, render
 from generation.mini.generate import MiniSize, generate, plan_clips
 
@@ -165,6 +167,27 @@ def test_plan_balances_identities_and_keeps_drivers_inside_their_split():
     drivers = Counter((p.driving_id, p.action) for p in fakes)
     assert max(drivers.values()) == 1  # each real clip drives one fake
     assert len({p.file for p in plans}) == len(plans)
+
+
+def test_each_clip_films_its_person_in_a_room_and_light_of_its_own():
+    plans = plan_clips(MiniSize(identities=7, frames=16), seed=0)
+    person = "person002"
+    clips = [p for p in plans if p.source_id == person]  # its real clips and the fakes it is the source of
+    filmed = [filmed_person(person, 0, plan.seed) for plan in clips]
+    assert len({look.background for look in filmed}) == len(clips) == 20  # a wall per video...
+    assert len({look.light for look in filmed}) == len({look.shirt for look in filmed}) == len(clips)
+    face = [dataclasses.replace(look, background=None, shirt=None, light=None) for look in filmed]
+    assert all(look == face[0] for look in face)  # ...and the same face in every one
+    assert filmed_person(person, 0, clips[0].seed) == filmed[0]  # fixed by the clip's seed
+
+
+def test_a_persons_videos_show_different_walls(smoke_mini):
+    # in the made videos, real and fake alike: the wall in the top-left corner changes from clip to clip
+    manifest = read_manifest(smoke_mini)
+    for label in ("real", "fake"):
+        files = [file for file, row in manifest.items() if row.label == label and row.source_id == "person001"]
+        corners = torch.stack([read_frames(smoke_mini / file, [0])[0, :, :16, :16].float().mean() for file in files])
+        assert len(files) == 10 and corners.std() > 10, (label, corners)  # grey levels of 255
 
 
 def _digest(folder):

@@ -150,10 +150,8 @@ PRESETS: dict[str, dict] = {
         # epoch. benchmarks/demo_reliability measures what this buys: see the README.
         "num_train_epochs": 6,
         "metric_for_best_model": "loss",
-        # 14 training people are few: without augmentation the detector tied the look of one test person (face
-        # size, backdrop) to "fake" in 2 runs of 10, scoring their real clips 0.3 to 0.8 while ranking every clip
-        # right (AUC 1.0). Mirroring and colour gains leave the generator's traces and vary the rest; they narrowed
-        # that person's scores in some runs but have not yet been shown to end the misses (see the README).
+        # 14 training people are few: mirroring and colour gains leave the generator's traces and vary the rest
+        # (the mini's one room per video does most: see the README's reliability figures).
         "augment": True,
         "warmup_steps": 10,
         # 4 videos x 8 frames a step

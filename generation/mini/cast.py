@@ -25,6 +25,11 @@ def identity_for(name: str, seed: int) -> Identity:
     return Identity.sample(name, torch.Generator().manual_seed(clip_seed(seed, "identity", name)))
 
 
+def filmed_person(name: str, seed: int, clip: int) -> Identity:
+    """``name`` as one clip (of seed ``clip``) films them: the same person, in that clip's own room and light."""
+    return identity_for(name, seed).in_setting(torch.Generator().manual_seed(clip_seed(clip, "setting")))
+
+
 def real_trajectory(name: str, action: str, seed: int, frames: int) -> FaceState:
     """The motion of ``name``'s real clip of ``action``; fakes driven by that clip reuse it exactly."""
     return action_trajectory(action, frames, torch.Generator().manual_seed(clip_seed(seed, "real", name, action)))

@@ -10,7 +10,7 @@ is what changes from frame to frame. Coordinates are FOMM's: (x, y) in [-1, 1], 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -26,7 +26,8 @@ IRIS_COLOURS = ((0.30, 0.18, 0.08), (0.15, 0.30, 0.55), (0.25, 0.40, 0.25), (0.4
 
 @dataclass
 class Identity:
-    """What stays fixed for one person (and their camera and room)."""
+    """What stays fixed for one person, and the setting (room, shirt, light) they were first drawn in: a video
+    films them in its own (``in_setting``)."""
 
     name: str
     radii: tuple[float, float, float]  # head ellipsoid half-axes (x, y, z)
@@ -50,18 +51,8 @@ class Identity:
 
     @classmethod
     def sample(cls, name: str, generator: torch.Generator) -> Identity:
-        def uniform(low: float, high: float) -> float:
-            return low + (high - low) * torch.rand((), generator=generator).item()
-
-        def pick(options):
-            return options[int(torch.randint(len(options), (), generator=generator))]
-
-        def jitter(colour, amount=0.04):
-            return tuple(min(1.0, max(0.0, c + uniform(-amount, amount))) for c in colour)
-
+        uniform, pick, jitter = _draws(generator)
         skin = jitter(pick(SKIN_TONES), 0.03)
-        light = (uniform(-0.6, 0.6), uniform(-0.7, -0.1), 1.0)
-        norm = math.sqrt(sum(c * c for c in light))
         return cls(
             name=name,
             radii=(uniform(0.46, 0.54), uniform(0.60, 0.68), uniform(0.48, 0.54)),
@@ -79,10 +70,43 @@ class Identity:
             lip_colour=jitter((0.72, 0.36, 0.36), 0.06),
             hair_colour=jitter(pick(HAIR_COLOURS), 0.03),
             hairline=uniform(-0.62, -0.42),
-            background=(jitter((uniform(0.2, 0.8),) * 3, 0.15), jitter((uniform(0.2, 0.8),) * 3, 0.15)),
-            shirt=(uniform(0.05, 0.9), uniform(0.05, 0.9), uniform(0.05, 0.9)),
-            light=tuple(c / norm for c in light),
+            **_setting(uniform, jitter),
         )
+
+    def in_setting(self, generator: torch.Generator) -> Identity:
+        """The same person filmed elsewhere: a new wall, shirt and light, drawn from ``generator``.
+
+        Each video of a person has its own setting, as a person's videos in VoxCeleb or FaceForensics++ do, so
+        the few training people show a detector hundreds of rooms and lights, not one each, and it cannot tie a
+        new person's room to a label."""
+        uniform, _, jitter = _draws(generator)
+        return replace(self, **_setting(uniform, jitter))
+
+
+def _draws(generator: torch.Generator):
+    """Three ways of drawing from ``generator``: a uniform float, a pick from options, a jittered colour."""
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * torch.rand((), generator=generator).item()
+
+    def pick(options):
+        return options[int(torch.randint(len(options), (), generator=generator))]
+
+    def jitter(colour, amount=0.04):
+        return tuple(min(1.0, max(0.0, c + uniform(-amount, amount))) for c in colour)
+
+    return uniform, pick, jitter
+
+
+def _setting(uniform, jitter) -> dict:
+    """Where a person is filmed: the wall behind them (top and bottom colours), their shirt and the light."""
+    light = (uniform(-0.6, 0.6), uniform(-0.7, -0.1), 1.0)
+    norm = math.sqrt(sum(c * c for c in light))
+    return {
+        "background": (jitter((uniform(0.2, 0.8),) * 3, 0.15), jitter((uniform(0.2, 0.8),) * 3, 0.15)),
+        "shirt": (uniform(0.05, 0.9), uniform(0.05, 0.9), uniform(0.05, 0.9)),
+        "light": tuple(c / norm for c in light),
+    }
 
 
 @dataclass

@@ -32,7 +32,7 @@ from ..motion import to_numpy_image
 from ..video import write_video
 from .actions import source_pose
 from .animate import animate, camera_jitter, film, generator_resynthesis, sensor_noise
-from .cast import clip_seed, identity_for, identity_names, real_trajectory
+from .cast import clip_seed, filmed_person, identity_for, identity_names, real_trajectory
 from .face import render
 from .sheet import write_contact_sheet
 from .tps_animate import tps_animate
@@ -109,11 +109,12 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str =
         return
     generator = torch.Generator().manual_seed(plan.seed)
     if plan.label == "real":
-        person = identity_for(plan.source_id, seed)
+        person = filmed_person(plan.source_id, seed, plan.seed)
         motion = real_trajectory(plan.source_id, plan.action, seed, frames)
         video = film(render(person, motion), camera_jitter(frames, generator))
     else:
-        source, driver = identity_for(plan.source_id, seed), identity_for(plan.driving_id, seed)
+        # the source frame comes from a video of its own; of the driver only the motion's geometry is used
+        source, driver = filmed_person(plan.source_id, seed, plan.seed), identity_for(plan.driving_id, seed)
         pose = source_pose(generator)
         motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
         video = ANIMATORS[animator].animate(render(source, pose), source, pose, driver, motion,

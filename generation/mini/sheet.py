@@ -16,7 +16,7 @@ from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
 from .actions import source_pose
-from .cast import identity_for, real_trajectory
+from .cast import filmed_person, real_trajectory
 from .face import FaceState, render
 
 COLUMNS = ("source (A)", "driving (B, real)", "fake (A animated by B)", "real (A)")
@@ -44,7 +44,7 @@ def write_contact_sheet(out: Path, plans, seed: int, frames: int) -> Path:
         peak = peak_frame(motion)
         own_peak = peak_frame(real_trajectory(fake.source_id, action, seed, frames))
         pose = source_pose(torch.Generator().manual_seed(fake.seed))
-        source = to_numpy_image(render(identity_for(fake.source_id, seed), pose))[0]
+        source = to_numpy_image(render(filmed_person(fake.source_id, seed, fake.seed), pose))[0]
         tiles = [
             source,
             read_frames(out / real_file[(fake.driving_id, action)], [peak])[0].permute(1, 2, 0).numpy(),
