@@ -102,14 +102,18 @@ def plan_clips(size: MiniSize, seed: int) -> list[ClipPlan]:
     return named
 
 
-def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str = "keypoint") -> None:
-    """Render (real) or animate (fake) one clip and encode it; a finished file is kept as is."""
+def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str = "keypoint",
+              room_per_clip: bool = True) -> None:  # fmt: skip
+    """Render (real) or animate (fake) one clip and encode it; a finished file is kept as is.
+
+    ``room_per_clip`` films the person in the clip's own setting (``cast.filmed_person``); False keeps the
+    person's first one, as the fixed offline generation inputs do."""
     target = out / plan.file
     if target.exists():
         return
     generator = torch.Generator().manual_seed(plan.seed)
     if plan.label == "real":
-        person = filmed_person(plan.source_id, seed, plan.seed)
+        person = filmed_person(plan.source_id, seed, plan.seed) if room_per_clip else identity_for(plan.source_id, seed)
         motion = real_trajectory(plan.source_id, plan.action, seed, frames)
         video = film(render(person, motion), camera_jitter(frames, generator))
     else:

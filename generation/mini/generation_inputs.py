@@ -57,7 +57,7 @@ def write_generation_inputs(root: Path, actions: tuple[str, ...] = ("blink", "ya
     videos = names[len(actions) + source_images :]
     for index, (action, name) in enumerate(driving):
         plan = ClipPlan(f"{action}/{name}.mp4", "real", action, name, "", seed * 1000 + 100 + index)
-        make_clip(plan, root / "driving", seed, frames)
+        make_clip(plan, root / "driving", seed, frames, room_per_clip=False)
         if action in uncropped:
             clip = root / "driving" / plan.file
             padded = clip.with_name(f".{clip.stem}.padded.mp4")
@@ -70,7 +70,13 @@ def write_generation_inputs(root: Path, actions: tuple[str, ...] = ("blink", "ya
         face = to_numpy_image(render(identity_for(name, seed), pose))[0]
         Image.fromarray(face).save(root / "sources" / f"{name}.png")
     for index, name in enumerate(videos):
-        make_clip(ClipPlan(f"{name}.mp4", "real", "yaw", name, "", seed * 1000 + 7 + index), root / "sources", seed, 8)
+        make_clip(
+            ClipPlan(f"{name}.mp4", "real", "yaw", name, "", seed * 1000 + 7 + index),
+            root / "sources",
+            seed,
+            8,
+            room_per_clip=False,
+        )
     return GenerationInputs(root, driving, images, videos)
 
 
