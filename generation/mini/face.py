@@ -53,6 +53,7 @@ class Identity:
     def sample(cls, name: str, generator: torch.Generator) -> Identity:
         uniform, pick, jitter = _draws(generator)
         skin = jitter(pick(SKIN_TONES), 0.03)
+        light = _light(uniform)  # drawn here, as it always was, so every person looks as before
         return cls(
             name=name,
             radii=(uniform(0.46, 0.54), uniform(0.60, 0.68), uniform(0.48, 0.54)),
@@ -70,7 +71,8 @@ class Identity:
             lip_colour=jitter((0.72, 0.36, 0.36), 0.06),
             hair_colour=jitter(pick(HAIR_COLOURS), 0.03),
             hairline=uniform(-0.62, -0.42),
-            **_setting(uniform, jitter),
+            **_room_and_shirt(uniform, jitter),
+            light=light,
         )
 
     def in_setting(self, generator: torch.Generator) -> Identity:
@@ -80,7 +82,7 @@ class Identity:
         the few training people show a detector hundreds of rooms and lights, not one each, and it cannot tie a
         new person's room to a label."""
         uniform, _, jitter = _draws(generator)
-        return replace(self, **_setting(uniform, jitter))
+        return replace(self, light=_light(uniform), **_room_and_shirt(uniform, jitter))
 
 
 def _draws(generator: torch.Generator):
@@ -98,14 +100,18 @@ def _draws(generator: torch.Generator):
     return uniform, pick, jitter
 
 
-def _setting(uniform, jitter) -> dict:
-    """Where a person is filmed: the wall behind them (top and bottom colours), their shirt and the light."""
+def _light(uniform) -> tuple[float, float, float]:
+    """The key light's direction, from above and in front, normalised."""
     light = (uniform(-0.6, 0.6), uniform(-0.7, -0.1), 1.0)
     norm = math.sqrt(sum(c * c for c in light))
+    return tuple(c / norm for c in light)
+
+
+def _room_and_shirt(uniform, jitter) -> dict:
+    """Where a person is filmed: the wall behind them (top and bottom colours) and their shirt."""
     return {
         "background": (jitter((uniform(0.2, 0.8),) * 3, 0.15), jitter((uniform(0.2, 0.8),) * 3, 0.15)),
         "shirt": (uniform(0.05, 0.9), uniform(0.05, 0.9), uniform(0.05, 0.9)),
-        "light": tuple(c / norm for c in light),
     }
 
 
