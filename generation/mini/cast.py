@@ -25,9 +25,13 @@ def identity_for(name: str, seed: int) -> Identity:
     return Identity.sample(name, torch.Generator().manual_seed(clip_seed(seed, "identity", name)))
 
 
-def filmed_person(name: str, seed: int, clip: int) -> Identity:
-    """``name`` as one clip (of seed ``clip``) films them: the same person, in that clip's own room and light."""
-    return identity_for(name, seed).in_setting(torch.Generator().manual_seed(clip_seed(clip, "setting")))
+def filmed_person(name: str, seed: int, clip: int | None) -> Identity:
+    """``name`` as one clip (of seed ``clip``) films them: the same person, in that clip's own room and light;
+    ``clip`` None keeps the setting the person was first drawn in."""
+    person = identity_for(name, seed)
+    if clip is None:
+        return person
+    return person.in_setting(torch.Generator().manual_seed(clip_seed(clip, "setting")))
 
 
 def real_trajectory(name: str, action: str, seed: int, frames: int) -> FaceState:

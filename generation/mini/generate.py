@@ -112,13 +112,14 @@ def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str =
     if target.exists():
         return
     generator = torch.Generator().manual_seed(plan.seed)
+    setting = plan.seed if room_per_clip else None
     if plan.label == "real":
-        person = filmed_person(plan.source_id, seed, plan.seed) if room_per_clip else identity_for(plan.source_id, seed)
+        person = filmed_person(plan.source_id, seed, setting)
         motion = real_trajectory(plan.source_id, plan.action, seed, frames)
         video = film(render(person, motion), camera_jitter(frames, generator))
     else:
         # the source frame comes from a video of its own; of the driver only the motion's geometry is used
-        source, driver = filmed_person(plan.source_id, seed, plan.seed), identity_for(plan.driving_id, seed)
+        source, driver = filmed_person(plan.source_id, seed, setting), identity_for(plan.driving_id, seed)
         pose = source_pose(generator)
         motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
         video = ANIMATORS[animator].animate(render(source, pose), source, pose, driver, motion,

@@ -70,13 +70,8 @@ def write_generation_inputs(root: Path, actions: tuple[str, ...] = ("blink", "ya
         face = to_numpy_image(render(identity_for(name, seed), pose))[0]
         Image.fromarray(face).save(root / "sources" / f"{name}.png")
     for index, name in enumerate(videos):
-        make_clip(
-            ClipPlan(f"{name}.mp4", "real", "yaw", name, "", seed * 1000 + 7 + index),
-            root / "sources",
-            seed,
-            8,
-            room_per_clip=False,
-        )
+        plan = ClipPlan(f"{name}.mp4", "real", "yaw", name, "", seed * 1000 + 7 + index)
+        make_clip(plan, root / "sources", seed, 8, room_per_clip=False)
     return GenerationInputs(root, driving, images, videos)
 
 
