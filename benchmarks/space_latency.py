@@ -163,8 +163,7 @@ def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, galle
         client.predict(handle_file(str(clip)), False, api_name="/predict")  # warm-up: MTCNN loads here
         runs, through_client = [], []
         for _ in range(3):
-            seconds, outputs = browser_request(url, clip, fn_index)
-            details = outputs[-1]["value"] if isinstance(outputs[-1], dict) else outputs[-1]
+            seconds, (*_, details) = browser_request(url, clip, fn_index)
             runs.append((seconds, app_stages(details)))
             started = time.perf_counter()
             client.predict(handle_file(str(clip)), False, api_name="/predict")
