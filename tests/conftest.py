@@ -11,7 +11,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from tests.factories import copy_release, make_clip, make_release  # noqa: E402
+
+def _share_the_cores_between_workers() -> None:
+    """Under pytest-xdist, OpenMP threads that find no work sleep rather than spin (and so do those of the commands
+    a test starts): two workers' spinning threads on two cores make a 24-ms forward pass take 600 ms, while sleeping
+    ones let a worker use both cores whenever the other waits on a subprocess, a file or a lock."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+_share_the_cores_between_workers()
+
+from tests.factories import copy_release, make_clip, make_release, shared_by_workers  # noqa: E402
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: a worker per core, at most four (each holds its own models and module fixtures in memory)."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,14 +58,18 @@ def clip_factory(tmp_path):
 @pytest.fixture(scope="session")
 def small_release(tmp_path_factory) -> Path:
     """One release folder shared read-only by the tests that only read it."""
-    return make_release(tmp_path_factory.mktemp("release") / "DeepFakeMnist")
+    return shared_by_workers(tmp_path_factory, "release", lambda folder: make_release(folder / "DeepFakeMnist"))
 
 
 @pytest.fixture(scope="session")
 def tiny_release(tmp_path_factory) -> Path:
     """A release of 3 clips a folder, 8 frames of 32x32, encoded once per session: a template that tests copy
     (``release_copy``) rather than encode again, and never touch themselves."""
-    return make_release(tmp_path_factory.mktemp("tiny_release") / "DeepFakeMnist", per_folder=3, frames=8, size=32)
+
+    def make(folder: Path) -> Path:
+        return make_release(folder / "DeepFakeMnist", per_folder=3, frames=8, size=32)
+
+    return shared_by_workers(tmp_path_factory, "tiny_release", make)
 
 
 @pytest.fixture
@@ -63,8 +83,9 @@ def built_repo(tmp_path_factory, small_release) -> Path:
     """The small release built into ``deepfake_mnist_plus/`` once per session."""
     from dataset_script.build import BuildConfig, build
 
-    out = tmp_path_factory.mktemp("built") / "deepfake_mnist_plus"
-    return build(BuildConfig(source=small_release, out=out, progress=False))
+    return shared_by_workers(tmp_path_factory, "built",
+                             lambda folder: build(BuildConfig(source=small_release, out=folder / "deepfake_mnist_plus",
+                                                              progress=False)))  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -73,18 +94,21 @@ def smoke_mini(tmp_path_factory) -> Path:
     the same parser and code as ``python -m generation.mini``, without an interpreter's start)."""
     from generation.mini.__main__ import main
 
-    out = tmp_path_factory.mktemp("smoke_mini") / "mini"
-    assert main(["--out", str(out), "--size", "smoke", "--seed", "3", "--no-progress"]) == 0
-    return out
+    def make(folder: Path) -> Path:
+        assert main(["--out", str(folder / "mini"), "--size", "smoke", "--seed", "3", "--no-progress"]) == 0
+        return folder / "mini"
+
+    return shared_by_workers(tmp_path_factory, "smoke_mini", make)
 
 
 @pytest.fixture(scope="session")
-def smoke_mini_repo(smoke_mini) -> Path:
+def smoke_mini_repo(tmp_path_factory, smoke_mini) -> Path:
     """The smoke mini built (raw only: compression is tested elsewhere); shared read-only."""
     from dataset_script.build import BuildConfig, build
 
-    return build(BuildConfig(source=smoke_mini, out=smoke_mini.parent / "deepfake_mnist_plus", qualities=("raw",),
-                             progress=False))  # fmt: skip
+    return shared_by_workers(tmp_path_factory, "smoke_mini_repo",
+                             lambda folder: build(BuildConfig(source=smoke_mini, out=folder / "deepfake_mnist_plus",
+                                                              qualities=("raw",), progress=False)))  # fmt: skip
 
 
 @pytest.fixture

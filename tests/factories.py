@@ -6,12 +6,15 @@ as fixtures.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 
 from dataset_script.release import ManifestRow, release_folder, write_manifest
 from dataset_script.schema import ACTIONS
@@ -119,3 +122,19 @@ def damage_inside(path):
         data[index] = (data[index] * 7 + 13) % 256
     path.write_bytes(bytes(data))
     return path
+
+
+def shared_by_workers(tmp_path_factory, name: str, make: Callable[[Path], Path]) -> Path:
+    """``make(folder)`` run once per test run, its result shared read-only. Under pytest-xdist the first worker
+    that needs it makes it in the run's common temporary folder while the others wait, so that no session fixture
+    is made once per worker; without xdist it is an ordinary session folder."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make(tmp_path_factory.mktemp(name))
+    folder = tmp_path_factory.getbasetemp().parent / name
+    made = folder.with_name(name + ".made")  # holds the result's path inside the folder, written when it is whole
+    with FileLock(folder.with_name(name + ".lock")):
+        if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            made.write_text(str(make(folder).relative_to(folder)))
+        return folder / made.read_text()

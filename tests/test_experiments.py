@@ -8,10 +8,12 @@ from itertools import pairwise
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from filelock import FileLock
 from PIL import Image
 
 from dataset_script.schema import ACTIONS, QUALITIES
 from modeling import PAPER_MODELS
+from tests.factories import shared_by_workers
 from training import paper_results
 from training.experiments import EXPERIMENTS, PAPER_COUNTS, QUICK_MODELS, draw, main, markdown, run_cell
 from training.report import build_report
@@ -29,12 +31,14 @@ def smoke_experiment(name, counts=COUNTS):
 @pytest.fixture(scope="module")
 def cell_store(built_repo, tmp_path_factory):
     """``cell_store(cells)``: a folder holding those cells trained and scored at smoke scale. Training is these
-    tests' slow part, so each cell is trained once, when a test first needs it; only this fixture writes here."""
-    store = tmp_path_factory.mktemp("smoke_cells")
+    tests' slow part, so each cell is trained once per test run (by whichever xdist worker first needs it), and
+    only this fixture writes here."""
+    store = shared_by_workers(tmp_path_factory, "smoke_cells", lambda folder: folder)
 
     def train(cells):
         for cell in cells:
-            run_cell(cell, "smoke", str(built_repo), "paper", 42, store, store / "frame_cache")
+            with FileLock(store / f"{cell.name}.lock"):
+                run_cell(cell, "smoke", str(built_repo), "paper", 42, store, store / "frame_cache")
         return store
 
     return train

@@ -19,6 +19,7 @@ from transformers import AutoModelForImageClassification
 
 from dataset_script.schema import ACTIONS
 from modeling import PAPER_MODELS
+from tests.factories import make_release
 from tests.hub_stand_in import StandIn
 from training.arguments import parse_arguments
 from training.data import MixedQualitySampler, Subset, load_split, quality_columns, subset_indices
@@ -150,6 +151,21 @@ def test_mixed_quality_gives_each_draw_a_random_quality(built_repo):
     mixer(rows)
     assert {item.split(":")[0] for item in seen} == set(quality_columns(mixed))
     assert [int(item.split(":")[1]) for item in seen] == list(range(200))  # each row keeps its own video
+
+
+def test_splits_are_loaded_once_per_build_and_anew_after_a_rebuild(tmp_path, release_copy):
+    from dataset_script.build import BuildConfig, build
+
+    out = tmp_path / "deepfake_mnist_plus"
+    for source, frames in ((release_copy("first"), 8), (make_release(tmp_path / "second", 3, 12, 32), 12)):
+        build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))  # the second in place
+        train = load_split(str(out), "raw", "train")
+        assert set(train["num_frames"]) == {frames}  # not the first build's rows, cached
+        assert load_split(str(out), "raw", "train") is train  # the card is parsed once per build, not per call
+    with pytest.raises(ValueError, match="identity-disjoint splits exist only where the build knew"):
+        load_split(str(out), "raw", "identity_train")  # a release without a manifest has no source identities
+    with pytest.raises(ValueError, match="has no split 'dev'; it has train, validation, test"):
+        load_split(str(out), "raw", "dev")
 
 
 # --- training -------------------------------------------------------------------------------------------

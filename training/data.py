@@ -6,12 +6,14 @@ so numbers across subsets compare.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Dataset, Video, concatenate_datasets, load_dataset
+from datasets import Dataset, DatasetDict, Video, concatenate_datasets, load_dataset
 
 from dataset_script.frames import FrameSampler
 from dataset_script.schema import ACTIONS, FAKE, IDENTITY_SPLIT_PREFIX, QUALITIES, REAL, SPLITS, action_config_name
@@ -34,15 +36,32 @@ def split_name(split: str, protocol: str) -> str:
 
 
 def _load(dataset_name: str, config: str, split: str) -> Dataset:
-    try:
-        return load_dataset(dataset_name, config, split=split)
-    except ValueError as error:
-        if "split" in str(error).lower() and split.startswith(IDENTITY_SPLIT_PREFIX):
-            raise ValueError(
-                f"{dataset_name} ({config}) has no {split!r} split: identity-disjoint splits exist only where the "
-                "build knew source identities (generated data and the mini); use --split_protocol paper"
-            ) from error
-        raise
+    splits = _load_config(dataset_name, config, _build_stamp(dataset_name))
+    if split in splits:
+        return splits[split]
+    if split.startswith(IDENTITY_SPLIT_PREFIX):
+        raise ValueError(
+            f"{dataset_name} ({config}) has no {split!r} split: identity-disjoint splits exist only where the "
+            "build knew source identities (generated data and the mini); use --split_protocol paper"
+        )
+    raise ValueError(f"{dataset_name} ({config}) has no split {split!r}; it has {', '.join(splits)}")
+
+
+def _build_stamp(dataset_name: str) -> tuple[int, int] | None:
+    """What changes when a local repo is rebuilt: its card, which the build writes last (None for a Hub id)."""
+    card = Path(dataset_name) / "README.md"
+    if not card.is_file():
+        return None
+    stat = card.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=64)
+def _load_config(dataset_name: str, config: str, stamp: tuple[int, int] | None) -> DatasetDict:
+    """Every split of a configuration, loaded once per process and build: ``load_dataset`` parses the repo's card
+    (a few thousand lines of YAML for 33 configurations) each time it is called, and one training run asks for the
+    same configuration's splits several times (an experiment's cells, many more)."""
+    return load_dataset(dataset_name, config)
 
 
 def load_split(dataset_name: str, config: str, split: str) -> Dataset:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from dataset_script.schema import FAKE, LABEL_NAMES, REAL
 
@@ -42,6 +41,8 @@ def accuracy(labels: Sequence[int], fake_probability: Sequence[float], threshold
 def auc(labels: Sequence[int], fake_probability: Sequence[float], what: str = "AUC") -> float:
     labels = np.asarray(labels)
     _check_two_classes(labels, what)
+    from sklearn.metrics import roc_auc_score  # here, not at the top: importing scikit-learn costs every command 0.7 s
+
     return float(roc_auc_score(labels, np.asarray(fake_probability, dtype=np.float64)))
 
 
@@ -49,6 +50,8 @@ def equal_error_rate(labels: Sequence[int], fake_probability: Sequence[float]) -
     """The error rate where the false-positive and false-negative rates meet (linearly interpolated on the ROC)."""
     labels = np.asarray(labels)
     _check_two_classes(labels, "EER")
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(labels, np.asarray(fake_probability, dtype=np.float64))
     fnr = 1.0 - tpr
     gap = fnr - fpr  # decreasing from 1 to -1 along the curve
@@ -63,6 +66,8 @@ def equal_error_rate(labels: Sequence[int], fake_probability: Sequence[float]) -
 def average_precision(labels: Sequence[int], fake_probability: Sequence[float]) -> float:
     labels = np.asarray(labels)
     _check_two_classes(labels, "AP")
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(labels, np.asarray(fake_probability, dtype=np.float64)))
 
 
