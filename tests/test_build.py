@@ -199,7 +199,8 @@ def test_skip_bad_files_builds_the_rest(tmp_path, release_copy):
     source = release_copy()
     _break_zero(source)
     _break_unknown(source)
-    out = build(BuildConfig(source=source, out=tmp_path / "repo", skip_bad_files=True, progress=False))
+    out = build(BuildConfig(source=source, out=tmp_path / "repo", qualities=("raw",), skip_bad_files=True,
+                            progress=False))  # fmt: skip
     look_up = load_dataset(str(out), "raw-look_up")
     assert sum(len(rows) for rows in look_up.values()) == 6  # the 3 good fakes, and as many reals
     info = (out / "build_info.json").read_text()

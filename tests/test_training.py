@@ -17,9 +17,9 @@ import timm
 import torch
 from transformers import AutoModelForImageClassification
 
-from dataset_script.schema import ACTIONS
+from dataset_script.schema import ACTIONS, SPLITS
 from modeling import PAPER_MODELS
-from tests.factories import make_release
+from tests.factories import make_clip
 from tests.hub_stand_in import StandIn
 from training.arguments import parse_arguments
 from training.data import MixedQualitySampler, Subset, load_split, quality_columns, subset_indices
@@ -156,12 +156,15 @@ def test_mixed_quality_gives_each_draw_a_random_quality(built_repo):
 def test_splits_are_loaded_once_per_build_and_anew_after_a_rebuild(tmp_path, release_copy):
     from dataset_script.build import BuildConfig, build
 
-    out = tmp_path / "deepfake_mnist_plus"
-    for source, frames in ((release_copy("first"), 8), (make_release(tmp_path / "second", 3, 12, 32), 12)):
-        build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))  # the second in place
-        train = load_split(str(out), "raw", "train")
-        assert set(train["num_frames"]) == {frames}  # not the first build's rows, cached
-        assert load_split(str(out), "raw", "train") is train  # the card is parsed once per build, not per call
+    source, out = release_copy(), tmp_path / "deepfake_mnist_plus"
+    frame_counts = lambda: {n for split in SPLITS for n in load_split(str(out), "raw", split)["num_frames"]}  # noqa: E731
+    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    assert frame_counts() == {8}
+    train = load_split(str(out), "raw", "train")
+    assert load_split(str(out), "raw", "train") is train  # the card is parsed once per build, not per call
+    make_clip(source / "yaw" / "0000.mp4", frames=12, size=32, seed=99)
+    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))  # rebuilt in place
+    assert frame_counts() == {8, 12}  # the new build's rows, not the first build's, cached
     with pytest.raises(ValueError, match="identity-disjoint splits exist only where the build knew"):
         load_split(str(out), "raw", "identity_train")  # a release without a manifest has no source identities
     with pytest.raises(ValueError, match="has no split 'dev'; it has train, validation, test"):
@@ -217,7 +220,8 @@ def test_training_saves_a_detector_with_test_metrics_that_loads_in_transformers_
     out = tmp_path / "meso"
     metrics = main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
                     "--num_train_epochs", "2", "--learning_rate", "0.003", "--eval_strategy", "epoch",
-                    "--load_best_model_at_end", "true", "--metric_for_best_model", "frame_accuracy"])  # fmt: skip
+                    "--load_best_model_at_end", "true", "--metric_for_best_model", "frame_accuracy",
+                    "--max_fake_videos", "8"])  # fmt: skip
     assert set(metrics) == {"raw"}
     assert set(metrics["raw"]) == {"frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap"}
     assert {"model.safetensors", "config.json", "README.md", "results.json"} <= {p.name for p in out.iterdir()}
@@ -269,12 +273,13 @@ def test_two_processes_through_accelerate_on_cpu(smoke_mini_repo, tmp_path):
     command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no",
                *_train_command(smoke_mini_repo, out, "--use_cpu", "true", "--eval_strategy", "no",
-                               "--save_strategy", "epoch")[1:]]  # fmt: skip
+                               "--save_strategy", "epoch", "--max_fake_videos", "10")[1:]]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     state = json.loads(next(out.glob("checkpoint-*/trainer_state.json")).read_text())
-    train_videos = len(load_split(str(smoke_mini_repo), "raw", "train"))
-    assert state["global_step"] == -(-train_videos // (4 * 2))  # two processes share each epoch
+    train_videos = json.loads((out / "results.json").read_text())["train_counts"]
+    assert train_videos == {"real": 10, "fake": 10}  # the subset asked for, so that an epoch is short
+    assert state["global_step"] == -(-20 // (4 * 2))  # two processes share each epoch: 3 steps, where one takes 5
     assert (out / "model.safetensors").exists()
 
 
