@@ -14,11 +14,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def _share_the_cores_between_workers() -> None:
-    """Under pytest-xdist, OpenMP threads that find no work sleep rather than spin (and so do those of the commands
-    a test starts): two workers' spinning threads on two cores make a 24-ms forward pass take 600 ms, while sleeping
-    ones let a worker use both cores whenever the other waits on a subprocess, a file or a lock."""
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """Under pytest-xdist each worker's math libraries get its share of the cores, and so do the commands a test
+    starts: two workers each spinning two OpenMP threads on two cores make a 24-ms forward pass take 600 ms. (One
+    thread a worker measured 188 s for the suite on 2 cores; two threads that sleep when idle, 195 s.)"""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
 
 
 _share_the_cores_between_workers()
