@@ -42,9 +42,10 @@ def pytest_xdist_auto_num_workers(config) -> int:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_datasets_cache(tmp_path_factory):
-    """Each test session gets its own `datasets` cache, so no test reads what an earlier run prepared."""
+    """Each test run gets its own `datasets` cache, so no test reads what an earlier run prepared; its workers share
+    it (`datasets` locks what it prepares), so that each configuration is prepared once per run."""
     previous = os.environ.get("HF_DATASETS_CACHE")
-    os.environ["HF_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("datasets_cache"))
+    os.environ["HF_DATASETS_CACHE"] = str(shared_by_workers(tmp_path_factory, "datasets_cache", lambda folder: folder))
     import datasets.config
 
     datasets.config.HF_DATASETS_CACHE = Path(os.environ["HF_DATASETS_CACHE"])

@@ -62,3 +62,24 @@ def test_the_metrics_table_shows_the_papers_metrics_in_percent():
     assert rule.count("---") == 1 + len(METRIC_KEYS)
     assert raw == "| raw | 91.25 | - | - | - | - | - |"  # None and absent metrics alike are '-'
     assert yaw.startswith("| yaw | 50.00 | -")
+
+
+def test_videos_that_several_splits_hold_are_scored_once_and_as_alone(built_repo, monkeypatch):
+    import training.evaluation as evaluation
+    from training.data import load_split
+
+    model, info = create_detector("resnet10t", pretrained=False, input_size=64)
+    cfg = info.pretrained_cfg(model)
+    splits = {name: load_split(str(built_repo), name, "test") for name in ("raw", "raw-yaw", "raw-blink", "c23")}
+    assert set(splits["raw-yaw"]["video_id"]) < set(splits["raw"]["video_id"])  # an action's rows are its quality's
+    scored, predict = [], evaluation.predict
+    monkeypatch.setattr(evaluation, "predict", lambda model, split, *a, **k: scored.append(len(split)) or
+                        predict(model, split, *a, **k))  # fmt: skip
+    together = evaluation.predict_splits(model, splits, cfg, frames_per_video=4, progress=False)
+    assert scored == [len(splits["raw"]), len(splits["c23"])]  # the actions' clips were scored with raw's
+    for name, split in splits.items():
+        alone = predict(model, split, cfg, frames_per_video=4, progress=False)
+        assert np.array_equal(together[name].video_index, alone.video_index), name
+        assert np.array_equal(together[name].labels, alone.labels), name
+        assert np.allclose(together[name].fake_probability, alone.fake_probability, atol=1e-5), name
+        assert together[name].metrics() == pytest.approx(alone.metrics(), abs=1e-6), name

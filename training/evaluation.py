@@ -86,5 +86,33 @@ def predict(
     return Predictions(np.concatenate(indices), np.concatenate(labels), np.concatenate(scores), skipped)
 
 
+def predict_splits(
+    model: nn.Module, splits: dict[str, Dataset], pretrained_cfg: dict, **options
+) -> dict[str, Predictions]:
+    """``predict`` on each named split, every video scored once however many splits hold it: a per-action
+    configuration's rows are the same clips as its quality's (that action's fakes and as many reals), so testing on
+    a quality and its ten actions scores each clip once instead of up to eleven times. A video is known by its id
+    and quality; the same clip, frames and model give the same scores."""
+    scored: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # per video: frame labels and scores
+    results = {}
+    for name, split in splits.items():
+        # a mixed-quality split has no one quality: its videos are its own
+        qualities = split["quality"] if "quality" in split.column_names else [name] * len(split)
+        keys = list(zip(split["video_id"], qualities, strict=True))
+        new = [row for row, key in enumerate(keys) if key not in scored]
+        if new:
+            fresh = predict(model, split.select(new), pretrained_cfg, description=f"test {name}", **options)
+            for position, row in enumerate(new):
+                frames = fresh.video_index == position
+                scored[keys[row]] = fresh.labels[frames], fresh.fake_probability[frames]
+        parts = [scored[key] for key in keys]
+        results[name] = Predictions(
+            np.concatenate([np.full(len(labels), row) for row, (labels, _) in enumerate(parts)]),
+            np.concatenate([labels for labels, _ in parts]),
+            np.concatenate([scores for _, scores in parts]),
+        )
+    return results
+
+
 def _kept_rows(batch: dict, offset: int) -> np.ndarray:
     return offset + batch["kept_rows"].numpy()

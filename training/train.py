@@ -40,7 +40,7 @@ from modeling import PAPER_MODELS, DetectorInfo, detector, fake_probability, sav
 from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
 from training.calibration import Calibration, calibrate
 from training.data import MIXED, Subset, apply_subset, class_counts, load_split, split_name, with_sampling
-from training.evaluation import predict
+from training.evaluation import predict_splits
 from training.metrics import accuracy, auc
 from training.model_card import ModelCard, describe_training_data
 from training.records import package_versions
@@ -225,14 +225,13 @@ def main(argv: list[str] | None = None) -> dict:
     test_metrics: dict[str, dict[str, float]] = {}
     if trainer.is_world_process_zero():
         detector_model = timm_model_of(trainer.model)
-        for config in test_config_names(data_args):
-            test = load_split(data_args.dataset_name, config, split_name("test", data_args.split_protocol))
-            predictions = predict(
-                detector_model, test, pretrained_cfg, EVAL_FRAMES_PER_VIDEO,
-                batch_size=training_args.per_device_eval_batch_size, device=training_args.device,
-                decoder=data_args.decoder, progress=not training_args.disable_tqdm, description=f"test {config}",
-                frame_cache=cache,
-            )  # fmt: skip
+        tests = {config: load_split(data_args.dataset_name, config, split_name("test", data_args.split_protocol))
+                 for config in test_config_names(data_args)}  # fmt: skip
+        scored = predict_splits(detector_model, tests, pretrained_cfg, frames_per_video=EVAL_FRAMES_PER_VIDEO,
+                                batch_size=training_args.per_device_eval_batch_size, device=training_args.device,
+                                decoder=data_args.decoder, progress=not training_args.disable_tqdm,
+                                frame_cache=cache)  # fmt: skip
+        for config, predictions in scored.items():
             test_metrics[config] = predictions.metrics()
             logger.info("test %s: %s", config, ", ".join(f"{k} {v:.4f}" for k, v in test_metrics[config].items()))
             if calibration is not None:
