@@ -26,13 +26,22 @@ def _share_the_cores_between_workers() -> None:
 
 _share_the_cores_between_workers()
 
-from tests.factories import copy_release, make_clip, make_release, shared_by_workers  # noqa: E402
+from tests.factories import copy_release, make_clip, make_release, remove_shared_data, shared_by_workers  # noqa: E402
 
 
 def pytest_collection_finish(session) -> None:
     """What collection imported (torch, transformers, gradio and the rest) lives as long as the run: out of the
     garbage collector's full passes, which every ``Trainer.train`` starts, they cost 0.3 s a pass instead of nothing."""
     gc.freeze()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """After a green run the data the workers shared goes too (about 2 GB: minis, built repos, trained cells, the
+    datasets cache), as a passing test's own folder does; a failed run keeps it to look at. The run's common folder
+    is the main process's base temp (xdist hands each worker a folder inside it)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if exitstatus == 0 and factory is not None and "PYTEST_XDIST_WORKER" not in os.environ:
+        remove_shared_data(factory.getbasetemp())
 
 
 def pytest_xdist_auto_num_workers(config) -> int:

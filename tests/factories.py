@@ -147,3 +147,11 @@ def shared_by_workers(tmp_path_factory, name: str, make: Callable[[Path], Path])
             folder.mkdir()
             made.write_text(str(make(folder).relative_to(folder)))
         return folder / made.read_text()
+
+
+def remove_shared_data(root: Path) -> None:
+    """Everything ``shared_by_workers`` made in the run's common folder ``root``, removed."""
+    for made in root.glob("*.made"):
+        shutil.rmtree(made.with_suffix(""), ignore_errors=True)
+        made.with_suffix(".lock").unlink(missing_ok=True)
+        made.unlink()
