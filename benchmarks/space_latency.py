@@ -154,7 +154,7 @@ def browser_request(url: str, clip: Path, fn_index: int) -> tuple[float, list]:
 
 def _serve(model_dir: str, face_stride, gallery_format, port: int) -> None:
     """The Space in a process of its own, as it is deployed: the benchmark's client threads then share no
-    interpreter lock with the server's (in one process they slowed its stages by up to a third)."""
+    interpreter lock with the server's."""
     sys.path.insert(0, str(SPACE))
     from app import build_app
     from clip_check import ClipChecker

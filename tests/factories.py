@@ -133,14 +133,19 @@ def damage_inside(path):
     return path
 
 
+SHARED = "shared_by_workers"
+"""The folder, in a run's common temporary folder, that holds what the workers share."""
+
+
 def shared_by_workers(tmp_path_factory, name: str, make: Callable[[Path], Path]) -> Path:
     """``make(folder)`` run once per test run, its result shared read-only. Under pytest-xdist the first worker
     that needs it makes it in the run's common temporary folder while the others wait, so that no session fixture
     is made once per worker; without xdist it is an ordinary session folder."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return make(tmp_path_factory.mktemp(name))
-    folder = tmp_path_factory.getbasetemp().parent / name
+    folder = tmp_path_factory.getbasetemp().parent / SHARED / name
     made = folder.with_name(name + ".made")  # holds the result's path inside the folder, written when it is whole
+    folder.parent.mkdir(exist_ok=True)
     with FileLock(folder.with_name(name + ".lock")):
         if not made.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -151,7 +156,4 @@ def shared_by_workers(tmp_path_factory, name: str, make: Callable[[Path], Path])
 
 def remove_shared_data(root: Path) -> None:
     """Everything ``shared_by_workers`` made in the run's common folder ``root``, removed."""
-    for made in root.glob("*.made"):
-        shutil.rmtree(made.with_suffix(""), ignore_errors=True)
-        made.with_suffix(".lock").unlink(missing_ok=True)
-        made.unlink()
+    shutil.rmtree(root / SHARED, ignore_errors=True)

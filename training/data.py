@@ -48,7 +48,7 @@ def _load(dataset_name: str, config: str, split: str) -> Dataset:
 
 
 def _build_stamp(dataset_name: str) -> tuple[int, int] | None:
-    """What changes when a local repo is rebuilt: its card, which the build writes last (None for a Hub id)."""
+    """What changes when a local repo is rebuilt: its card, which every build writes anew (None for a Hub id)."""
     card = Path(dataset_name) / "README.md"
     if not card.is_file():
         return None

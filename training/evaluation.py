@@ -102,8 +102,10 @@ def predict_splits(
         new = [row for row, key in enumerate(keys) if key not in scored]
         if new:
             fresh = predict(model, split.select(new), pretrained_cfg, description=f"test {name}", **options)
+            order = np.argsort(fresh.video_index, kind="stable")
+            bounds = np.searchsorted(fresh.video_index[order], np.arange(len(new) + 1))
             for position, row in enumerate(new):
-                frames = fresh.video_index == position
+                frames = order[bounds[position] : bounds[position + 1]]
                 scored[keys[row]] = fresh.labels[frames], fresh.fake_probability[frames]
         parts = [scored[key] for key in keys]
         results[name] = Predictions(
