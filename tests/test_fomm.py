@@ -144,8 +144,9 @@ class Bf16ProductsInFp32(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func.overloadpacket in self.PRODUCTS and any(isinstance(a, torch.Tensor) and a.dtype == torch.bfloat16 for a in args):
-            widened = [a.float() if isinstance(a, torch.Tensor) and a.dtype == torch.bfloat16 else a for a in args]
+        bf16 = [isinstance(a, torch.Tensor) and a.dtype == torch.bfloat16 for a in args]
+        if func.overloadpacket in self.PRODUCTS and any(bf16):
+            widened = [a.float() if is_bf16 else a for a, is_bf16 in zip(args, bf16, strict=True)]
             return func(*widened, **kwargs).bfloat16()
         return func(*args, **kwargs)
 
