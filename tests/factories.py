@@ -12,12 +12,15 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from filelock import FileLock
 
 from dataset_script.release import ManifestRow, release_folder, write_manifest
 from dataset_script.schema import ACTIONS
+
+if TYPE_CHECKING:
+    import torch
 
 
 def make_clip(path: Path, frames: int = 16, size: int = 64, seed: int = 0, fps: int = 25) -> Path:
@@ -94,6 +97,8 @@ def write_official_style_checkpoint(path: Path, networks, **replace) -> dict:
     """A FOMM checkpoint laid out as the official ``vox-cpk.pth.tar`` (generator, kp_detector, discriminator,
     optimizer, epoch), from ``networks`` = (kp_detector, generator) with the generator's values nudged, so that a
     test sees they were loaded; ``replace`` swaps whole entries."""
+    import torch  # here, not at the top: conftest imports this module in pytest's main process, which runs no test
+
     kp_detector, generator = networks
     # values other than the fresh networks' (relative: variances stay positive)
     generator_state = {k: v * (1 + 0.01 * torch.randn_like(v)) if v.is_floating_point() else v

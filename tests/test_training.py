@@ -334,8 +334,10 @@ def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(sm
 
     out = tmp_path / "calibrated"
     main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
-          "--max_steps", "3", "--eval_strategy", "no", "--split_protocol", "identity"])  # fmt: skip
+          "--max_steps", "3", "--eval_strategy", "no", "--split_protocol", "identity", "--test_frames_per_video",
+          "3"])  # fmt: skip
     card = ModelCard.load(out / "README.md")
+    assert "Frames: 3 evenly spaced per video" in card.text  # the smoke preset's 4, overridden
     provenance = card.data.training_data
     assert provenance["kind"] == "synthetic_mini" and "contact_sheet.png" in provenance["evidence"]
     assert (provenance["config"], provenance["split_protocol"]) == ("raw", "identity")

@@ -18,6 +18,7 @@ from huggingface_hub import EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from dataset_script.card import CITATION
+from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
 
 from .calibration import Calibration
 from .data import split_name
@@ -117,6 +118,7 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)
     training_data: TrainingData = TrainingData(UNKNOWN, "not recorded")
     calibration: Calibration | None = None
+    test_frames_per_video: int = EVAL_FRAMES_PER_VIDEO
 
     def eval_results(self) -> list[EvalResult]:
         synthetic = " (synthetic mini)" if self.training_data.kind == SYNTHETIC_MINI else ""
@@ -209,7 +211,8 @@ class ModelCard:
             lines.append("|---|" + "---|" * len(names))
             for config, metrics in self.test_metrics.items():
                 lines.append(f"| {config} | " + " | ".join(f"{metrics[n]:.4f}" for n in names) + " |")
-            lines += ["", "Frames: 32 evenly spaced per video (fewer where a clip is shorter); threshold 0.5."]
+            frames = f"Frames: {self.test_frames_per_video} evenly spaced per video (fewer where a clip is shorter)"
+            lines += ["", f"{frames}; threshold 0.5."]
         else:
             lines.append("Not measured (the run skipped the test).")
         lines += ["", "## Calibration", "", *self._calibration_lines()]

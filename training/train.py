@@ -7,7 +7,8 @@
 A step sees ``per_device_train_batch_size`` videos x ``frames_per_video`` random frames each. Validation takes
 ``eval_frames_per_video`` evenly spaced frames per video and reports frame accuracy and AUC; the best epoch by
 validation frame accuracy is kept (with ``load_best_model_at_end``). After training, the test split of each
-test configuration is scored with 32 evenly spaced frames per video, and ``--output_dir`` gets
+test configuration is scored with ``test_frames_per_video`` (32) evenly spaced frames per video, and
+``--output_dir`` gets
 ``model.safetensors``, ``config.json`` (loadable by transformers and timm) and a ``README.md`` model card.
 A temperature fitted on the validation frames' logits calibrates the outputs: ``config.json`` records it as
 ``calibration_temperature`` and the card gives the test frames' expected calibration error before and after.
@@ -35,7 +36,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from dataset_script.console import configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
-from dataset_script.schema import EVAL_FRAMES_PER_VIDEO, QUALITIES
+from dataset_script.schema import QUALITIES
 from modeling import PAPER_MODELS, DetectorInfo, detector, fake_probability, save_detector, timm_model_of, wrap
 from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
 from training.calibration import Calibration, calibrate
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         detector_model = timm_model_of(trainer.model)
         tests = {config: load_split(data_args.dataset_name, config, split_name("test", data_args.split_protocol))
                  for config in test_config_names(data_args)}  # fmt: skip
-        scored = predict_splits(detector_model, tests, pretrained_cfg, frames_per_video=EVAL_FRAMES_PER_VIDEO,
+        scored = predict_splits(detector_model, tests, pretrained_cfg, frames_per_video=data_args.test_frames_per_video,
                                 batch_size=training_args.per_device_eval_batch_size, device=training_args.device,
                                 decoder=data_args.decoder, progress=not training_args.disable_tqdm,
                                 frame_cache=cache)  # fmt: skip
@@ -251,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
             split_protocol=data_args.split_protocol, recipe=recipe, train_counts=counts,
             subset={k: v for k, v in asdict(subset).items() if v is not None}, test_metrics=test_metrics,
             versions=package_versions(), training_data=training_data, calibration=calibration,
+            test_frames_per_video=data_args.test_frames_per_video,
         )  # fmt: skip
         write_text_atomically(output / "README.md", card.render())
         summary = {"train": train_result.metrics, "test": test_metrics, "model": info.name, "init": info.init,

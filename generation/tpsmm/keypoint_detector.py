@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 
 class KeypointDetector(nn.Module):
     def __init__(self, num_tps: int = 10, points_per_tps: int = 5):
         super().__init__()
+        # imported here: torchvision's models import torch._dynamo, 3 s of every generate.py start on 2 cores
+        from torchvision.models import resnet18
+
         # torchvision's architecture only, no weights: its parameter names are the checkpoint's (fg_encoder.*)
         self.fg_encoder = resnet18(weights=None, num_classes=num_tps * points_per_tps * 2)
         self.num_keypoints = num_tps * points_per_tps
