@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataset_script.files import write_text_atomically
+from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
 
 MAIN = "main"
 """The role of the experiment's ``--dataset_name``; results on it are keyed by the bare configuration name."""
@@ -136,16 +137,17 @@ def run_cell(
     missing = [(role, config) for role, config in wanted if result_key(role, config) not in record["test"]]
     for role in dict.fromkeys(role for role, _ in missing):
         configs = [config for other, config in missing if other == role]
-        scores = score(folder, datasets[role].name, configs, datasets[role].split_protocol, frame_cache)
+        # the frames per video of the cell's own test, so that its results on every dataset compare
+        frames = record["data"].get("test_frames_per_video", EVAL_FRAMES_PER_VIDEO)
+        scores = score(folder, datasets[role].name, configs, datasets[role].split_protocol, frame_cache, frames)
         record["test"].update({result_key(role, config): metrics for config, metrics in scores.items()})
     if missing or renamed:
         write_text_atomically(results, json.dumps(record, indent=2, default=str))
     return record
 
 
-def score(
-    detector: Path, dataset: str, configs: list[str], split_protocol: str, frame_cache: Path | None = None
-) -> dict[str, dict]:
+def score(detector: Path, dataset: str, configs: list[str], split_protocol: str, frame_cache: Path | None = None,
+          frames_per_video: int = EVAL_FRAMES_PER_VIDEO) -> dict[str, dict]:  # fmt: skip
     from dataset_script.frames import FrameCache
     from modeling import load_detector
     from training.data import load_split, split_name
@@ -154,7 +156,7 @@ def score(
     model, info = load_detector(str(detector))
     return {
         config: predict(model, load_split(dataset, config, split_name("test", split_protocol)),
-                        info.pretrained_cfg(model), progress=False,
+                        info.pretrained_cfg(model), frames_per_video, progress=False,
                         frame_cache=FrameCache(frame_cache) if frame_cache else None).metrics()
         for config in configs
     }  # fmt: skip
