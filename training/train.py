@@ -8,8 +8,8 @@ A step sees ``per_device_train_batch_size`` videos x ``frames_per_video`` random
 ``eval_frames_per_video`` evenly spaced frames per video and reports frame accuracy and AUC; the best epoch by
 validation frame accuracy is kept (with ``load_best_model_at_end``). After training, the test split of each
 test configuration is scored with ``test_frames_per_video`` (32) evenly spaced frames per video, and
-``--output_dir`` gets
-``model.safetensors``, ``config.json`` (loadable by transformers and timm) and a ``README.md`` model card.
+``--output_dir`` gets ``model.safetensors``, ``config.json`` (loadable by transformers and timm) and a
+``README.md`` model card.
 A temperature fitted on the validation frames' logits calibrates the outputs: ``config.json`` records it as
 ``calibration_temperature`` and the card gives the test frames' expected calibration error before and after.
 """

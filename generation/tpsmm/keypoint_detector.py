@@ -10,7 +10,8 @@ from torch import nn
 class KeypointDetector(nn.Module):
     def __init__(self, num_tps: int = 10, points_per_tps: int = 5):
         super().__init__()
-        # imported here: torchvision's models import torch._dynamo, 3 s of every generate.py start on 2 cores
+        # imported here: torchvision's models import torch._dynamo (3 s on 2 cores), which generate.py's --help and
+        # its refusals of bad arguments need not wait for (a run imports torchvision anyway, with MTCNN)
         from torchvision.models import resnet18
 
         # torchvision's architecture only, no weights: its parameter names are the checkpoint's (fg_encoder.*)
