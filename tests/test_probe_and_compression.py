@@ -3,7 +3,7 @@ import subprocess
 import pytest
 
 from dataset_script.compression import CompressionError, CompressionJob, compress_videos, ffmpeg_command
-from dataset_script.probe import VideoProbeError, probe_video
+from dataset_script.probe import VideoProbeError, _metadata_from_ffprobe, probe_video, read_metadata
 from tests.factories import damage_inside
 
 
@@ -45,6 +45,29 @@ def test_probe_rejects_audio_only(tmp_path):
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=d=0.5", str(audio)], check=True)
     with pytest.raises(VideoProbeError, match="no video stream"):
         probe_video(audio)
+
+
+def test_metadata_read_in_process_is_what_ffprobe_reports(tmp_path):
+    """``read_metadata`` reads the container in-process; ffprobe, which it replaced for readable files, must report
+    the same size, duration, frame count, rate and formats, whatever the container declares or leaves out."""
+    made = {
+        "mp4": ["-f", "lavfi", "-i", "testsrc2=s=48x32:r=30:d=0.4", "-pix_fmt", "yuv420p"],
+        "webm": ["-f", "lavfi", "-i", "testsrc2=s=32x32:r=25:d=0.4", "-c:v", "libvpx-vp9", "-b:v", "100k"],
+        "mkv": ["-f", "lavfi", "-i", "testsrc2=s=32x32:r=25:d=0.4", "-f", "lavfi", "-i", "sine=d=0.4", "-shortest"],
+        "avi": ["-f", "lavfi", "-i", "testsrc2=s=32x32:r=12:d=0.5", "-c:v", "mjpeg"],
+    }
+    for suffix, inputs in made.items():
+        path = tmp_path / f"clip.{suffix}"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *inputs, str(path)], check=True)
+        assert read_metadata(path) == _metadata_from_ffprobe(path), suffix
+    header_only = tmp_path / "no_frames.y4m"  # a video stream's header and not one frame: nothing declared
+    header_only.write_text("YUV4MPEG2 W64 H64 F25:1 Ip A1:1 C420jpeg\n")
+    assert read_metadata(header_only) == _metadata_from_ffprobe(header_only)
+    assert read_metadata(tmp_path / "clip.mp4").declared_frames == 12
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_text("meeting notes\n" * 20)
+    with pytest.raises(VideoProbeError, match="notes.mp4: not a readable video"):
+        read_metadata(not_a_video)
 
 
 def test_compression_is_faceforensics_command():
