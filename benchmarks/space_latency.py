@@ -17,8 +17,10 @@ Upload to verdict is timed as the page's browser makes the request: upload the c
 event stream until the result arrives (``browser_request``); the gallery's images and the plot are not then
 downloaded, as a browser shows the verdict before it loads them. The same request through ``gradio_client`` is
 printed beside it: that client polls its event stream every 50 ms, so it adds up to 50 ms that no browser waits.
-The concurrent requests go through ``gradio_client``, as API users send them. The Space runs in a process of its
-own, as deployed.
+Requests and bare stages are timed in turn, five rounds for each variant, and each figure is its best round (for
+the bare stages the round with the smallest sum, as a request is one run): a shared machine's speed drifts over
+minutes. The concurrent requests go through ``gradio_client``, as API users send them. The Space runs in a process
+of its own, as deployed.
 
 Without --model it serves demo_output/detector when `make demo` has trained it, else an untrained detector of the
 demo preset's architecture, input size and crop (latency does not depend on the weights).
@@ -99,13 +101,13 @@ def crop_agreement(clips: list[Path], faces: FaceDetector) -> float:
     return sum(ious) / len(ious)
 
 
-def bare_stages(clip: Path, model_dir: str, stride: int | None, faces: FaceDetector, repeats: int = 3):
-    """The best of ``repeats`` runs of each stage called directly."""
+def bare_stages(clip: Path, model_dir: str, stride: int | None, faces: FaceDetector):
+    """A function that runs each stage once, called directly in this process, and returns their seconds."""
     model, info = detector(model_dir)
     inner = timm_model_of(model).eval()
     cfg = info.pretrained_cfg(inner)
-    best = {"decode": float("inf"), "face crop": float("inf"), "model": float("inf"), "CAM": float("inf")}
-    for _ in range(repeats):
+
+    def run() -> dict[str, float]:
         started = time.perf_counter()
         read_metadata(clip)
         video = VideoFrames(str(clip))
@@ -121,9 +123,9 @@ def bare_stages(clip: Path, model_dir: str, stride: int | None, faces: FaceDetec
         class_activation_maps(inner, pixels[evenly_spaced_indices(len(pixels), 8)])
         mapped = time.perf_counter()
         laps = (decoded - started, cropped - decoded, scored - cropped, mapped - scored)
-        for stage, seconds in zip(best, laps, strict=True):
-            best[stage] = min(best[stage], seconds)
-    return best
+        return dict(zip(("decode", "face crop", "model", "CAM"), laps, strict=True))
+
+    return run
 
 
 def app_stages(details: str) -> dict[str, float]:
@@ -169,9 +171,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, gallery_format) -> dict:
-    """Best-of-3 upload to verdict (as a browser asks, and through gradio_client) with the app's stage times, then
-    ``requests`` concurrent requests, to the Space served by a process of its own."""
+def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, gallery_format, bare, rounds: int = 5
+                   ) -> dict:  # fmt: skip
+    """The best of ``rounds`` upload-to-verdict times (as a browser asks, and through gradio_client) with the app's
+    stage times, and the best of as many ``bare()`` runs, taken in turn with the requests so that the two see the
+    machine alike (a shared machine's speed drifts over minutes); then ``requests`` concurrent requests. The Space
+    is served by a process of its own."""
     from gradio_client import Client, handle_file
 
     port = _free_port()
@@ -192,8 +197,9 @@ def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, galle
         fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "predict")
         client = Client(url, verbose=False, download_files=False)
         client.predict(handle_file(str(clip)), False, api_name="/predict")  # warm-up: MTCNN loads here
-        runs, through_client = [], []
-        for _ in range(3):
+        runs, through_client, bare_runs = [], [], []
+        for _ in range(rounds):
+            bare_runs.append(bare())  # the server idles meanwhile
             seconds, (*_, details) = browser_request(url, clip, fn_index)
             runs.append((seconds, app_stages(details)))
             started = time.perf_counter()
@@ -209,6 +215,7 @@ def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, galle
         with ThreadPoolExecutor(requests) as pool:
             results = list(pool.map(lambda i: _attempt(one_request, i), range(requests)))
         return {"total": total, "through_client": min(through_client), "stages": stages,
+                "bare": min(bare_runs, key=lambda run: sum(run.values())),
                 "latencies": [r for r in results if isinstance(r, float)],
                 "errors": [r for r in results if not isinstance(r, float)]}  # fmt: skip
     finally:
@@ -249,8 +256,8 @@ def main(argv: list[str] | None = None) -> None:
         served = {}
         for name, settings in VARIANTS.items():
             bare = bare_stages(clip, model_dir, settings["face_stride"], faces)
-            served[name] = {**serve_and_time(model_dir, clip, args.requests, **settings), "bare": bare}
-            result = served[name]
+            served[name] = result = serve_and_time(model_dir, clip, args.requests, **settings, bare=bare)
+            bare = result["bare"]
             print(f"  {name:8} upload to verdict {result['total']:.2f} s ({result['through_client']:.2f} s through "
                   f"gradio_client): {_stages(result['stages'])}")  # fmt: skip
             print(f"  {'':8} bare stages sum {sum(bare.values()):.2f} s: {_stages(bare)}; request / bare "
