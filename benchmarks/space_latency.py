@@ -46,7 +46,7 @@ import httpx
 import torch
 
 from dataset_script.faces import FaceDetector, FaceError, box_iou, crop_face, detect_at_key_frames, main_face
-from dataset_script.frames import VideoFrames, evenly_spaced_indices, normalise_frames
+from dataset_script.frames import VideoFrames, evenly_spaced_indices, keep_freed_memory, normalise_frames
 from dataset_script.probe import read_metadata
 from modeling import create_detector, detector, save_detector, timm_model_of
 from modeling.cam import class_activation_maps
@@ -103,6 +103,7 @@ def crop_agreement(clips: list[Path], faces: FaceDetector) -> float:
 
 def bare_stages(clip: Path, model_dir: str, stride: int | None, faces: FaceDetector):
     """A function that runs each stage once, called directly in this process, and returns their seconds."""
+    keep_freed_memory()  # as the Space's checker does
     model, info = detector(model_dir)
     inner = timm_model_of(model).eval()
     cfg = info.pretrained_cfg(inner)
