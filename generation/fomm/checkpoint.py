@@ -136,8 +136,10 @@ def load_vox256(
         raise FileNotFoundError(f"{path}: no such checkpoint; download vox-cpk.pth.tar from the first-order-model "
                                 "project's checkpoint folder")  # fmt: skip
     state_dicts = read_state_dicts(path, PARTS, "FOMM", "FOMM's vox-cpk.pth.tar")
-    kp_detector, generator = build_vox256()
-    load_strictly(path, dict(zip(PARTS, (kp_detector, generator), strict=True)), state_dicts, "FOMM vox-256")
+    with torch.device("meta"):  # no random initialisation of what the checkpoint replaces (half a second a load)
+        kp_detector, generator = build_vox256()
+    load_strictly(path, dict(zip(PARTS, (kp_detector, generator), strict=True)), state_dicts, "FOMM vox-256",
+                  assign=True)  # fmt: skip
     return kp_detector.to(device).eval(), generator.to(device).eval()
 
 
