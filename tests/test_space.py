@@ -369,6 +369,18 @@ def test_several_detectors_are_offered_in_a_dropdown(detector_dir, tmp_path):
     assert not [c for c in single.config["components"] if c["type"] == "dropdown"]
 
 
+def test_the_idle_queue_polls_at_the_spaces_rate_which_gradio_reads(detector_dir):
+    import inspect
+
+    from app import QUEUE_POLL_SECONDS, build_app
+    from gradio.queueing import Queue
+
+    app = build_app(ClipChecker([str(detector_dir)]), [])
+    assert app._queue.sleep_when_free == QUEUE_POLL_SECONDS == 0.01
+    # the attribute set is the one Gradio's queue loop sleeps on (a rename in an upgrade would make it a no-op)
+    assert "asyncio.sleep(self.sleep_when_free)" in inspect.getsource(Queue.start_processing)
+
+
 # --- what the page says of the detector and of its number ---------------------------------------------------
 
 
