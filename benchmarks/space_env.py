@@ -28,16 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "spaces" / "detector"
 REQUIREMENTS = SPACE / "requirements.txt"
-TEST_ONLY = ["pytest>=8", "selenium>=4.20", "datasets>=4.0", "scikit-learn>=1.4", "av>=12"]
-"""What tests/test_space.py needs beyond the Space: the runner, the browser test's driver, and what its fixtures
-import (the smoke mini's renderer and build, training's model card and calibration). Never in requirements.txt."""
-REPORTED = ["torch", "torchvision", "torchcodec", "numpy", "facenet-pytorch", "timm", "transformers",
+TEST_ONLY = ["pytest>=8", "pytest-xdist>=3.5", "selenium>=4.20", "datasets>=4.0", "scikit-learn>=1.4"]
+"""What tests/test_space.py needs beyond the Space: the runner and its xdist plugin (the project's pytest options ask
+for workers), the browser test's driver, and what its fixtures import (the smoke mini's build, training's model
+card and calibration). Never in requirements.txt."""
+REPORTED = ["torch", "torchvision", "torchcodec", "av", "numpy", "facenet-pytorch", "timm", "transformers",
             "huggingface_hub", "safetensors", "gradio", "gradio_client", "matplotlib", "pillow", "pytest",
             "datasets"]  # fmt: skip
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 IMPORT_AS_ON_A_SPACE = (
-    "import sys; sys.path[:0] = [{space!r}, {root!r}]; import app, clip_check, facenet_pytorch, torchcodec; "
-    "print('the Space imports: app.py, MTCNN (facenet_pytorch), torchcodec')"
+    "import sys; sys.path[:0] = [{space!r}, {root!r}]; import app, clip_check, facenet_pytorch, torchcodec, av; "
+    "print('the Space imports: app.py, MTCNN (facenet_pytorch), torchcodec, PyAV')"
 )
 
 
