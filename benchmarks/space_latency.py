@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> None:
               "(target >= 0.9)")  # fmt: skip
         served = {}
         for name, settings in VARIANTS.items():
-            bare = bare_stages(clip, model_dir, settings["face_stride"], faces)
-            served[name] = result = serve_and_time(model_dir, clip, args.requests, **settings, bare=bare)
+            run_bare = bare_stages(clip, model_dir, settings["face_stride"], faces)
+            served[name] = result = serve_and_time(model_dir, clip, args.requests, **settings, bare=run_bare)
             bare = result["bare"]
             print(f"  {name:8} upload to verdict {result['total']:.2f} s ({result['through_client']:.2f} s through "
                   f"gradio_client): {_stages(result['stages'])}")  # fmt: skip

@@ -144,8 +144,8 @@ def read_metadata(path: str | Path) -> VideoMetadata:
     path = _existing_file(path)
     try:
         with av.open(str(path)) as container:
-            kinds = sorted({stream.type for stream in container.streams})
             if not container.streams.video:
+                kinds = sorted({stream.type for stream in container.streams})
                 raise VideoProbeError(f"{path}: no video stream ({_no_video(kinds)})")
             stream = container.streams.video[0]
             codec = stream.codec_context
