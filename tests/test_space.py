@@ -219,6 +219,45 @@ def test_a_missing_detector_says_how_to_get_one(tmp_path):
         ClipChecker([str(tmp_path / "nowhere")])
 
 
+def test_loads_and_checks_called_from_any_thread_run_on_one_thread(detector_dir, mini_clips, monkeypatch):
+    """Torch work on a second thread gives it an OpenMP team of its own, and then every team sleeps between ops
+    (ClipChecker says why): the detector's load, the decode, the face crop and a rejection all happen on the
+    checker's one thread, whichever thread calls, and the caller gets the result or the error."""
+    import threading
+
+    import clip_check
+
+    workers: dict[str, set[int]] = {}
+
+    def on_record(name: str):
+        real = getattr(clip_check, name)
+
+        def recorded(*args, **kwargs):
+            workers.setdefault(name, set()).add(threading.get_ident())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(clip_check, name, recorded)
+
+    for name in ("detector", "read_metadata", "detect_at_key_frames"):
+        on_record(name)
+    checker = ClipChecker([str(detector_dir)], cam_frames=1)
+    callers, reports = {threading.get_ident()}, [checker.check(mini_clips["real"])]
+
+    def from_another_thread():
+        callers.add(threading.get_ident())
+        reports.append(checker.check(mini_clips["fake"]))
+        with pytest.raises(ClipRejected, match="unknown model"):
+            checker.check(mini_clips["fake"], model="nobody")
+
+    caller = threading.Thread(target=from_another_thread)
+    caller.start()
+    caller.join()
+    assert [report.verdict in ("real", "fake") for report in reports] == [True, True]
+    assert set(workers) == {"detector", "read_metadata", "detect_at_key_frames"}
+    (worker,) = set.union(*workers.values())
+    assert len(callers) == 2 and worker not in callers
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -39,7 +39,9 @@ logger = logging.getLogger("space")
 EXAMPLES_DIR = HERE / "examples"
 DEMO_DATASET = Path("demo_output/deepfake_mnist_plus")
 CONCURRENCY_LIMIT = 2
-"""Checks running at once: each uses the CPU's cores fully, so more would only share them."""
+"""Requests handled at once. The checks themselves run one at a time on the checker's thread (each uses every core,
+and torch work on several threads slows all of it: see ClipChecker); a second request's upload and a first one's
+gallery encoding overlap the running check."""
 QUEUE_POLL_SECONDS = 0.01
 """How often the idle queue looks for a new request. Gradio's default on Linux, 1 ms, wakes the server a thousand
 times a second, and on 2 cores each wake takes a core from a running check's threads: beside a thread that only

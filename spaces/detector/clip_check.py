@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,8 +236,16 @@ class _Stopwatch:
 
 
 class ClipChecker:
-    """Loads its detectors once, and the face detector on first need; ``check`` is safe to call from threads
-    (each call only reads the models)."""
+    """Loads its detectors once, and the face detector on first need. ``check`` may be called from any thread:
+    every check, and every load, runs on the checker's own thread, one at a time.
+
+    Why one thread: torch's CPU kernels run on libgomp's OpenMP teams, one per thread that has used them, and
+    libgomp lets a team's threads spin between parallel regions only while all teams' threads together do not
+    outnumber the cores. Gradio calls handlers from a pool of worker threads while the thread that loaded the
+    models keeps its own team: from then on every team sleeps after each region and must be woken for the next, a
+    check's thousands of small MTCNN ops each pay a wake-up (about 1,900 context switches a check), and on 2 cores a
+    check took 25 to 30 % longer than the same check on the thread that loaded its models. Running checks one at a
+    time loses nothing, as each uses every core."""
 
     def __init__(self, models: Sequence[str], limits: ClipLimits = ClipLimits(), device: str = "cpu",
                  cam_frames: int = 8, face_stride: int | None = 4):  # fmt: skip
@@ -248,21 +257,30 @@ class ClipChecker:
         # every check allocates the same large frame and activation buffers again: glibc would hand each back to
         # the OS and fault its pages in anew, a sixth of a check's time on 2 cores
         keep_freed_memory()
-        self.detectors = {}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-check")
+        self.limits, self.device, self.cam_frames = limits, torch.device(device), cam_frames
+        self.face_stride = face_stride
+        self.detectors = self._on_own_thread(self._load_detectors, models)
+        self.cards = {name: read_detector_card(name) for name in models}
+        # torchcodec where it is installed; decord on a Space whose torch is too old for torchcodec
+        self.decoder = "torchcodec" if importlib.util.find_spec("torchcodec") else "decord"
+        self._faces: FaceDetector | None = None
+
+    def _on_own_thread(self, function, *args):
+        """``function(*args)`` run on the checker's thread; its result, or its exception raised here."""
+        return self._thread.submit(function, *args).result()
+
+    def _load_detectors(self, models: Sequence[str]) -> dict[str, tuple[torch.nn.Module, dict]]:
+        detectors = {}
         for name in models:
             try:
                 model, info = detector(name)
             except (FileNotFoundError, ValueError, OSError) as error:
                 raise SystemExit(f"cannot load detector {name!r}: {error}. Train one with `make demo`, or pass "
                                  "--model with a saved detector folder or a Hub id") from error  # fmt: skip
-            inner = timm_model_of(model).eval().to(device)
-            self.detectors[name] = (inner, info.pretrained_cfg(inner))
-        self.cards = {name: read_detector_card(name) for name in models}
-        self.limits, self.device, self.cam_frames = limits, torch.device(device), cam_frames
-        self.face_stride = face_stride
-        # torchcodec where it is installed; decord on a Space whose torch is too old for torchcodec
-        self.decoder = "torchcodec" if importlib.util.find_spec("torchcodec") else "decord"
-        self._faces: FaceDetector | None = None
+            inner = timm_model_of(model).eval().to(self.device)
+            detectors[name] = (inner, info.pretrained_cfg(inner))
+        return detectors
 
     @property
     def model_names(self) -> list[str]:
@@ -326,6 +344,9 @@ class ClipChecker:
 
     def check(self, path: str | Path, already_cropped: bool = False, model: str | None = None) -> CheckReport:
         """The verdict on one clip, or ClipRejected saying why it cannot be checked."""
+        return self._on_own_thread(self._check, path, already_cropped, model)
+
+    def _check(self, path: str | Path | None, already_cropped: bool, model: str | None) -> CheckReport:
         if path is None or str(path) == "":
             raise ClipRejected("no video uploaded: choose a clip, or pick one of the examples")
         model_name = model or self.model_names[0]
