@@ -189,6 +189,31 @@ def test_a_rebuild_reuses_finished_crops(faceforensics_source, faceforensics_rep
     assert json.loads((faceforensics_repo / "build_info.json").read_text())["clips"] == 6 + 12
 
 
+def test_one_cpu_worker_crops_on_the_calling_thread(faceforensics_source, tmp_path, monkeypatch):
+    """A second thread doing torch work would give it an OpenMP team of its own and make every team sleep between
+    MTCNN's small ops (``crop_videos`` says why): one CPU worker runs MTCNN on the thread that calls."""
+    import threading
+
+    from dataset_script import face_crops
+
+    detecting_threads = set()
+    real_detect = face_crops.FaceDetector.detect
+
+    def detect(self, frames):
+        detecting_threads.add(threading.get_ident())
+        return real_detect(self, frames)
+
+    monkeypatch.setattr(face_crops.FaceDetector, "detect", detect)
+    names = ("000", "001")
+    originals = faceforensics_source / "original_sequences" / "youtube" / "raw" / "videos"
+    jobs = [face_crops.CropJob(name, (("raw", originals / f"{name}.mp4"),), (("raw", tmp_path / f"{name}.mp4"),),
+                               tmp_path / f"{name}.json", None) for name in names]  # fmt: skip
+    records, failures, reused = face_crops.crop_videos(jobs, workers=1, device="cpu", progress=False)
+    assert (sorted(records), failures, reused) == (list(names), {}, 0)
+    assert detecting_threads == {threading.get_ident()}
+    assert all(VideoFrames(tmp_path / f"{name}.mp4").num_frames == FRAMES for name in names)
+
+
 def test_celeb_df_test_list_means_1_real_0_fake_and_validation_is_carved_by_identity(celeb_df_repo):
     assert get_dataset_config_names(str(celeb_df_repo)) == ["raw"]
     dataset = load_dataset(str(celeb_df_repo), "raw")
