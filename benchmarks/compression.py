@@ -26,13 +26,13 @@ def main(clip_folder: Path | None = None) -> None:
             for name in ("direct", "ours") if round_index == 0 else ("ours", "direct"):
                 target = scratch / f"{name}{round_index}"
                 target.mkdir()
-                jobs = [CompressionJob(p, target / p.name, 23) for p in paths]
+                jobs = [CompressionJob.single(p, target / p.name, 23) for p in paths]
                 started = time.perf_counter()
                 if name == "ours":
                     compress_videos(jobs, workers=workers, progress=False)
                 else:
                     with ThreadPoolExecutor(workers) as pool:
-                        list(pool.map(lambda job: subprocess.run(ffmpeg_command(job.source, job.target, job.crf),
+                        list(pool.map(lambda job: subprocess.run(ffmpeg_command(job.source, job.outputs),
                                                                  check=True), jobs))  # fmt: skip
                 timings[name].append(time.perf_counter() - started)
         direct, ours = min(timings["direct"]), min(timings["ours"])

@@ -84,6 +84,17 @@ def _counted_without_decoding(path: Path) -> VideoInfo | None:
     return VideoInfo(codec.width, codec.height, packets, float(rate) if rate else 0.0, codec.name)
 
 
+def only_a_video_stream(path: str | Path) -> bool:
+    """Whether ``path`` opens and holds one stream, a video one (no audio, subtitles or cover art beside it)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return len(container.streams) == 1 and container.streams[0].type == "video"
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
+
+
 def probe_video(path: str | Path, decode_all: bool = False) -> VideoInfo:
     """Describe ``path``, or raise VideoProbeError saying what is wrong with it (see the module's note)."""
     path = _existing_file(path)

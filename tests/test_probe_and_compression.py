@@ -99,6 +99,45 @@ def test_one_decode_makes_every_quality_byte_identical_to_one_encode_each_and_re
     assert deleted.exists() and {target: target.stat().st_mtime_ns for target in mtimes} == mtimes
 
 
+def test_clips_share_an_ffmpeg_with_the_same_bytes_and_a_damaged_one_among_them_is_named(
+    tmp_path, clip_factory, monkeypatch
+):
+    """Sources holding only a video stream are encoded several to an ffmpeg process, to the same bytes as alone; a
+    source damaged inside fails its group's ffmpeg, and then each of the group runs alone, so the failure names it
+    and the others are made; a source with audio is encoded alone, as ffmpeg's own stream choice has it."""
+    from dataset_script import compression
+
+    good = [clip_factory(frames=18, size=64, seed=seed) for seed in range(4)]
+    damaged = damage_inside(clip_factory(frames=40, size=64, seed=9))
+    with_audio = tmp_path / "with_audio.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=25:d=0.6", "-f", "lavfi",
+                    "-i", "sine=d=0.6", "-c:v", "libx264", "-c:a", "aac", "-shortest", str(with_audio)],
+                   check=True)  # fmt: skip
+    sources = [*good, damaged, with_audio]
+    jobs = [CompressionJob(s, ((tmp_path / "c23" / s.name, 23), (tmp_path / "c40" / s.name, 40))) for s in sources]
+    starts = []
+    run = subprocess.run
+    monkeypatch.setattr(
+        compression.subprocess, "run", lambda command, **kw: starts.append(command) or run(command, **kw)
+    )
+    with pytest.raises(CompressionError, match="1 of 6 encodes failed") as caught:
+        compress_videos(jobs, workers=1, progress=False, clips_per_ffmpeg=8)
+    assert list(caught.value.failures) == [damaged]
+    assert max(command.count("-i") for command in starts) > 1 and len(starts) < len(jobs)
+    monkeypatch.undo()
+    for job in jobs:
+        if job.source != damaged:
+            for target, crf in job.outputs:
+                alone = tmp_path / "alone" / f"{crf}-{target.name}"
+                compress_videos([CompressionJob.single(job.source, alone, crf)], workers=1, progress=False)
+                assert alone.read_bytes() == target.read_bytes(), target
+    for quality in ("c23", "c40"):  # nothing of the damaged source, and no partial file left behind
+        assert not (tmp_path / quality / damaged.name).exists() and not list((tmp_path / quality).glob(".*"))
+    assert "audio" in compression.subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+         str(tmp_path / "c23" / with_audio.name)], capture_output=True, text=True).stdout  # fmt: skip
+
+
 def test_a_file_damaged_inside_passes_the_packet_count_but_its_encode_names_it(tmp_path, clip_factory):
     damaged = damage_inside(clip_factory(frames=40, size=64))
     assert probe_video(damaged).num_frames == 40  # packets intact: the probe has no reason to decode
