@@ -80,23 +80,37 @@ def _missing(job: CompressionJob) -> list[tuple[Path, int]]:
     return [(target, crf) for target, crf in job.outputs if not target.exists()]
 
 
+def _group_command(inputs: Sequence[tuple[Path, Sequence[tuple[Path, int]]]]) -> list[str]:
+    """One ffmpeg for several (source, outputs): ``-map N:v`` gives each output its own source's video stream."""
+    command = [*FFMPEG]
+    for source, _ in inputs:
+        command += ["-i", str(source)]
+    for index, (_, outputs) in enumerate(inputs):
+        for target, crf in outputs:
+            command += ["-map", f"{index}:v", *_encode(crf), str(target)]
+    return command
+
+
+def _encode_atomically(todo: Sequence[tuple[CompressionJob, list[tuple[Path, int]]]]) -> None:
+    """Every (job, missing outputs) of ``todo`` from one ffmpeg, every output renamed into place together, or none;
+    CompressionError naming the sources and ffmpeg's complaint when it fails."""
+    with ExitStack() as stack:
+        inputs = [(job.source, [(stack.enter_context(atomic_path(target)), crf) for target, crf in missing])
+                  for job, missing in todo]  # fmt: skip  # the suffix kept: ffmpeg picks the format by it
+        result = subprocess.run(ffmpeg_command(*inputs[0]) if len(inputs) == 1 else _group_command(inputs),
+                                capture_output=True, text=True)  # fmt: skip
+        if result.returncode != 0:
+            reason = ffmpeg_reason(result.stderr, f"ffmpeg exited with {result.returncode}")
+            sources = [source for source, _ in inputs]
+            raise CompressionError(f"{', '.join(map(str, sources))}: {reason}", dict.fromkeys(sources, reason))
+
+
 def compress_one(job: CompressionJob) -> int:
     """Make the job's outputs that do not exist yet; returns how many it encoded (0: all reused)."""
     missing = _missing(job)
-    if not missing:
-        return 0
-    with ExitStack() as stack:  # every output renamed into place together, or none when ffmpeg fails
-        partials = [stack.enter_context(atomic_path(target)) for target, _ in missing]  # the suffix kept: ffmpeg
-        command = ffmpeg_command(job.source, [(p, crf) for p, (_, crf) in zip(partials, missing, strict=True)])
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            reason = ffmpeg_reason(result.stderr, f"ffmpeg exited with {result.returncode}")
-            raise CompressionError(f"{job.source}: {reason}", {job.source: reason})
+    if missing:
+        _encode_atomically([(job, missing)])
     return len(missing)
-
-
-class _TogetherFailed(Exception):
-    pass
 
 
 def compress_together(jobs: Sequence[CompressionJob]) -> tuple[int, dict[Path, str]]:
@@ -107,22 +121,15 @@ def compress_together(jobs: Sequence[CompressionJob]) -> tuple[int, dict[Path, s
     todo = [(job, missing) for job in jobs if (missing := _missing(job))]
     if len(todo) > 1:
         try:
-            with ExitStack() as stack:  # every output renamed into place together, or none
-                command = [*FFMPEG]
-                for job, _ in todo:
-                    command += ["-i", str(job.source)]
-                for index, (_, missing) in enumerate(todo):
-                    for target, crf in missing:
-                        command += ["-map", f"{index}:v", *_encode(crf), str(stack.enter_context(atomic_path(target)))]
-                if subprocess.run(command, capture_output=True).returncode != 0:
-                    raise _TogetherFailed
+            _encode_atomically(todo)
             return sum(len(missing) for _, missing in todo), {}
-        except _TogetherFailed:
-            pass
+        except CompressionError:
+            pass  # each alone below
     encoded, failures = 0, {}
-    for job, _ in todo:
+    for job, missing in todo:
         try:
-            encoded += compress_one(job)
+            _encode_atomically([(job, missing)])
+            encoded += len(missing)
         except CompressionError as error:
             failures.update(error.failures)
     return encoded, failures
@@ -140,12 +147,12 @@ CLIPS_PER_FFMPEG = 8
 least two processes' worth."""
 
 
-def _groups(jobs: Sequence[CompressionJob], workers: int, clips_per_ffmpeg: int) -> list[list[CompressionJob]]:
-    """Jobs in groups of one ffmpeg each: sources with only a video stream together, any other alone."""
-    together: list[CompressionJob] = []
-    alone: list[CompressionJob] = []
-    for job in jobs:
-        (together if clips_per_ffmpeg > 1 and only_a_video_stream(job.source) else alone).append(job)
+def _groups(jobs: Sequence[CompressionJob], groupable: Sequence[bool], workers: int, clips_per_ffmpeg: int
+            ) -> list[list[CompressionJob]]:  # fmt: skip
+    """Jobs in groups of one ffmpeg each: the groupable ones (sources with only a video stream) together, any other
+    alone."""
+    together = [job for job, fits in zip(jobs, groupable, strict=True) if fits]
+    alone = [job for job, fits in zip(jobs, groupable, strict=True) if not fits]
     size = max(1, min(clips_per_ffmpeg, math.ceil(len(together) / (2 * workers))))
     return [together[i : i + size] for i in range(0, len(together), size)] + [[job] for job in alone]
 
@@ -167,8 +174,10 @@ def compress_videos(
     encoded, failures = 0, {}
     with ThreadPoolExecutor(max_workers=workers) as pool, \
             tqdm(total=len(jobs), desc=desc, disable=not progress, unit="video") as bar:  # fmt: skip
+        sources = [job.source for job in jobs]  # each opened once, in parallel, to see its streams
+        groupable = list(pool.map(only_a_video_stream, sources)) if clips_per_ffmpeg > 1 else [False] * len(jobs)
         futures = {pool.submit(compress_together, group): len(group)
-                   for group in _groups(jobs, workers, clips_per_ffmpeg)}  # fmt: skip
+                   for group in _groups(jobs, groupable, workers, clips_per_ffmpeg)}  # fmt: skip
         for future in as_completed(futures):
             made, failed = future.result()
             encoded += made

@@ -159,16 +159,16 @@ def crop_videos(
         pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
                                    initializer=_start_worker, initargs=(device,))  # fmt: skip
         results = (future.result() for future in as_completed([pool.submit(_run, job) for job in jobs]))
-    elif device == "cpu":
-        # on this thread, not a pool's: torch work on a second thread gives it an OpenMP team of its own beside
-        # this one's, and libgomp then puts both to sleep between MTCNN's many small ops (20 times the context
-        # switches, 10 to 20 % slower on 2 cores)
-        detector = FaceDetector(device=device)
-        results = (_run(job, detector) for job in jobs)
     else:
         detector = FaceDetector(device=device)
-        pool = ThreadPoolExecutor(max(1, workers))
-        results = (future.result() for future in as_completed([pool.submit(_run, job, detector) for job in jobs]))
+        if device == "cpu":
+            # on this thread, not a pool's: torch work on a second thread gives it an OpenMP team of its own beside
+            # this one's, and libgomp then puts both to sleep between MTCNN's many small ops (20 times the context
+            # switches, 10 to 20 % slower on 2 cores)
+            results = (_run(job, detector) for job in jobs)
+        else:
+            pool = ThreadPoolExecutor(max(1, workers))
+            results = (future.result() for future in as_completed([pool.submit(_run, job, detector) for job in jobs]))
 
     logger.info("cropping faces of %d videos on %s with %d workers", len(jobs), device, workers)
     with pool or nullcontext():
