@@ -12,7 +12,7 @@ DEMO_DIR ?= demo_output
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
-	@missing=""; command -v ffmpeg >/dev/null || missing="ffmpeg"; \
+	@missing=""; command -v ffmpeg >/dev/null || missing=" ffmpeg"; \
 	  command -v chromium >/dev/null && command -v chromedriver >/dev/null || missing="$$missing chromium chromium-driver"; \
 	  if [ -n "$$missing" ]; then echo "installing$$missing (the Space's browser test drives chromium)"; \
 	    (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) || \
@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
-	$(PIP) install -q -e '.[dev]'
-	$(PIP) install -q --no-deps facenet-pytorch==2.6.0
+	$(PIP) install -q -e '.[dev,space]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -200,7 +200,10 @@ def test_a_long_video_is_cropped_in_chunks_with_the_same_result(inputs, monkeypa
     monkeypatch.setattr(face_tracks, "DECODE_CHUNK", 5)  # 12 frames: chunks of 5, 5 and 2
     chunked = face_tracks.video_track(video, detector)
     assert whole.frames.shape == (12, 3, 256, 256) and torch.equal(whole.frames, chunked.frames)
-    np.testing.assert_array_equal(whole.landmarks, chunked.landmarks)
+    # MTCNN sees batches of 12 and of 5, 5 and 2: oneDNN picks kernels by shape (and AMX has its own), so its
+    # landmarks may differ in the fifth significant digit (3.8e-5 px seen on an AMX CPU). A thousandth of a pixel
+    # is far below anything a crop or an animation can tell apart.
+    np.testing.assert_allclose(whole.landmarks, chunked.landmarks, rtol=0, atol=1e-3)
     assert whole.found.all() and whole.fps == 25
     eyes = whole.landmarks[:, :2].mean(axis=1)  # the face sits in the crop's middle, not at the frame's offset
     assert (np.abs(eyes - 128) < 64).all()
