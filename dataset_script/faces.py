@@ -9,12 +9,17 @@ runs offline.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
 
 FACE_CROP_SIZE = 256
 """The release's face crops are 256x256."""
@@ -216,3 +221,131 @@ def most_frontal(tube: list[Face | None]) -> int:
     if not scored:
         raise FaceError("no face to choose a frontal frame from")
     return min(scored)[1]
+
+
+CROP_DETECTOR = "MTCNN (facenet-pytorch)"
+CROP_INTERPOLATION = "bilinear, antialiased"
+BOX_RULES = {
+    "tube_union": "one square per clip: the union of the main face's boxes through the clip, grown by the margin",
+}
+
+
+@dataclass(frozen=True)
+class FaceCropRecord:
+    """How a dataset's clips are cut from whole frames, recorded once and applied by everyone.
+
+    The build writes it into ``build_info.json`` and the card, ``train.py`` copies it into a detector's
+    ``config.json``, and evaluation, the experiments and the Space crop with ``crop_clip`` under it: a detector is
+    shown exactly the framing and resampling it was trained on. ``margin`` sets how much of a crop the face fills:
+    its box's longer side is ``1 / (1 + margin)`` of the crop's side."""
+
+    margin: float = 0.3
+    size: int = FACE_CROP_SIZE
+    detector: str = CROP_DETECTOR
+    interpolation: str = CROP_INTERPOLATION
+    box: str = "tube_union"
+    origin: str = "made by this project's face crop"
+    """Where the record comes from: this project's crop, or measured on a release whose crop is not documented."""
+
+    @property
+    def face_fraction(self) -> float:
+        return 1.0 / (1.0 + self.margin)
+
+    def as_dict(self) -> dict:
+        return {"margin": self.margin, "size": self.size, "detector": self.detector,
+                "interpolation": self.interpolation, "box": self.box, "origin": self.origin}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "the face-crop record") -> FaceCropRecord:
+        """The record ``as_dict`` wrote; ValueError naming ``where`` and the field when it is not one."""
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: expected a mapping of the face crop's settings, got {type(values).__name__}")
+        unknown = set(values) - set(cls().as_dict())
+        if unknown:
+            raise ValueError(f"{where}: unknown face-crop fields {sorted(unknown)}")
+        record = cls(**values)
+        if not (isinstance(record.margin, (int, float)) and 0 <= record.margin <= 4):
+            raise ValueError(f"{where}: margin {record.margin!r} is not a number from 0 to 4")
+        if not (isinstance(record.size, int) and 16 <= record.size <= 4096):
+            raise ValueError(f"{where}: size {record.size!r} is not a whole number of pixels from 16 to 4096")
+        if record.box not in BOX_RULES:
+            raise ValueError(f"{where}: box rule {record.box!r} is not one of {', '.join(BOX_RULES)}")
+        if record.interpolation != CROP_INTERPOLATION:
+            raise ValueError(f"{where}: interpolation {record.interpolation!r}; this project crops with "
+                             f"{CROP_INTERPOLATION!r} only")  # fmt: skip
+        return record
+
+
+FACE_CROP = FaceCropRecord()
+"""The crop this project makes of whole-frame videos (FaceForensics++, Celeb-DF, driving videos): FaceForensics++'s
+1.3x square, 256 pixels."""
+
+
+def clip_face_box(detector: FaceDetector, frames: torch.Tensor, name: str = "the clip",
+                  stride: int = 4) -> tuple[float, float, float, float]:  # fmt: skip
+    """The one face box of a clip from its frames (N, 3, H, W): the union of its main face's tube, the faces found
+    on every ``stride``-th frame and interpolated between (``detect_at_key_frames``). FaceError when there is no
+    face to follow. The mini's crops and the Space's are cut around this box from the same frames."""
+    return tube_box(follow_face(detect_at_key_frames(detector, frames, stride), name=name))
+
+
+def crop_clip(frames: torch.Tensor, box: tuple[float, float, float, float], record: FaceCropRecord) -> torch.Tensor:
+    """Frames (N, 3, H, W) cut around ``box`` as ``record`` says: the square ``1 + margin`` times the box's longer
+    side, resized to ``record.size`` (the one crop from data to verdict)."""
+    return crop_face(frames, box, record.size, record.margin)
+
+
+@dataclass(frozen=True)
+class CropDecision:
+    is_crop: bool
+    reason: str
+
+
+def looks_like_crop(detections: list[list[Face]], height: int, width: int, record: FaceCropRecord,
+                    tolerance: float = 0.3) -> CropDecision:  # fmt: skip
+    """Whether frames of ``height`` x ``width`` whose faces are ``detections`` are already crops made as ``record``
+    says: square frames whose main face, in most frames that have one, is centred and fills the share of the
+    frame the record's margin leaves it (within ``tolerance`` of it, and of the side for the centre)."""
+    if abs(height - width) > 0.02 * max(height, width):
+        return CropDecision(False, f"the frames are {width}x{height}, not square as face crops are")
+    side = float(width)
+    mains = [faces[0] for faces in detections if faces]
+    if not mains:
+        return CropDecision(False, "no face was found to compare with the recorded crop")
+    fractions = np.array([max(f.box[2] - f.box[0], f.box[3] - f.box[1]) / side for f in mains])
+    offsets = np.array([max(abs((f.box[0] + f.box[2]) / 2 - side / 2), abs((f.box[1] + f.box[3]) / 2 - side / 2))
+                        / side for f in mains])  # fmt: skip
+    expected = record.face_fraction
+    fits = (np.abs(fractions / expected - 1) <= tolerance) & (offsets <= tolerance / 2)
+    fraction, share = float(np.median(fractions)), float(fits.mean())
+    where = (
+        f"the face fills {fraction:.2f} of the frame's side in the median frame (a crop with margin "
+        f"{record.margin:g} has it fill {expected:.2f}) and sits as a crop's face in {share:.0%} of frames"
+    )
+    return CropDecision(share >= 0.5, where)
+
+
+def measured_crop_record(detections: list[list[Face]], size: int) -> FaceCropRecord:
+    """The record of a release whose crop is not documented (DeepFake MNIST+ says only "MTCNN, 256x256"), measured
+    from the main faces ``detections`` of its square ``size`` frames: the margin that leaves the median face the
+    share of the side it fills."""
+    sides = [max(faces[0].box[2] - faces[0].box[0], faces[0].box[3] - faces[0].box[1]) for faces in detections if faces]
+    if not sides:
+        raise FaceError("no face found in the frames sampled to measure the release's face crop")
+    margin = round(max(0.0, size / float(np.median(sides)) - 1.0), 2)
+    return FaceCropRecord(margin=margin, size=size, origin=f"measured on {len(sides)} frames of the release's clips")
+
+
+def dataset_face_crop(dataset: str) -> FaceCropRecord | None:
+    """The face-crop record a local dataset build keeps in its ``build_info.json``; None (and a warning) where it
+    holds none, as builds from before the record did, or where the dataset is not a local build."""
+    info = Path(dataset) / "build_info.json"
+    if not info.is_file():
+        logger.warning("%s has no build_info.json: its face crop is not recorded", dataset)
+        return None
+    values = json.loads(info.read_text()).get("face_crop")
+    if values is None:
+        logger.warning("%s: build_info.json records no face crop (built before the record "
+                                            "was kept; rebuild it to record one)", dataset)  # fmt: skip
+        return None
+    return FaceCropRecord.from_dict(values, where=str(info))

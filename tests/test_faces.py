@@ -1,16 +1,22 @@
 """Face tubes, frontal-frame choice and crops, on hand-made detections (the Space tests run MTCNN on mini clips)."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from dataset_script.faces import (
     Face,
+    FaceCropRecord,
     FaceError,
+    crop_clip,
     crop_face,
     detect_at_key_frames,
     follow_face,
+    looks_like_crop,
     main_face,
+    measured_crop_record,
     most_frontal,
     square_box,
     tube_box,
@@ -104,3 +110,40 @@ def test_frames_next_to_a_doubtful_key_frame_are_detected_for_real(key_faces, wh
     found = detect_at_key_frames(detector, numbered_frames(9), stride=4)
     assert sorted(detector.looked_at) == list(range(9)), why  # frames 1-3 and 5-7 were detected, not guessed
     assert found == [faces[index] for index in range(9)]
+
+
+def test_a_crop_record_round_trips_and_refuses_what_it_cannot_apply():
+    record = FaceCropRecord(margin=1.0, size=256, origin="the mini")
+    assert FaceCropRecord.from_dict(json.loads(json.dumps(record.as_dict()))) == record
+    assert record.face_fraction == pytest.approx(0.5)
+    for bad, field in (({"margin": -1}, "margin"), ({"size": 7.5}, "size"), ({"box": "per_frame"}, "box rule"),
+                       ({"interpolation": "nearest"}, "interpolation"), ({"colour": "blue"}, "unknown")):  # fmt: skip
+        with pytest.raises(ValueError, match=field):
+            FaceCropRecord.from_dict({**record.as_dict(), **bad}, where="config.json")
+
+
+def test_a_clip_is_taken_for_a_crop_only_where_its_face_sits_as_the_record_puts_one():
+    record = FaceCropRecord(margin=1.0)  # the face's box fills half the crop's side
+    crop_faces = [[face(64 + shift, 60, 128)] for shift in range(-4, 4)]
+    assert looks_like_crop(crop_faces, 256, 256, record).is_crop
+    tighter = FaceCropRecord(margin=0.3)  # a 1.3x crop has the face fill 0.77 of it: these faces are too small
+    decision = looks_like_crop(crop_faces, 256, 256, tighter)
+    assert not decision.is_crop and "fills 0.50" in decision.reason and "0.77" in decision.reason
+    assert not looks_like_crop(crop_faces, 256, 456, record).is_crop  # a whole frame: not square
+    off_centre = [[face(4, 4, 128)]] * 8
+    assert not looks_like_crop(off_centre, 256, 256, record).is_crop
+    assert "no face" in looks_like_crop([[]] * 8, 256, 256, record).reason
+
+
+def test_the_margin_of_an_undocumented_release_is_measured_from_its_faces():
+    measured = measured_crop_record([[face(70, 70, 116)], [], [face(60, 64, 128)], [face(66, 66, 124)]], 256)
+    assert measured.margin == pytest.approx(256 / 124 - 1, abs=0.01) and "3 frames" in measured.origin
+    with pytest.raises(FaceError, match="no face"):
+        measured_crop_record([[], []], 256)
+
+
+def test_crop_clip_cuts_the_records_square_around_the_box():
+    frames = torch.arange(2 * 3 * 64 * 96, dtype=torch.int64).remainder(251).to(torch.uint8).reshape(2, 3, 64, 96)
+    box = (40.0, 20.0, 60.0, 40.0)  # 20 px: a margin of 1.0 makes it a 40 px square from (30, 10)
+    cut = crop_clip(frames, box, FaceCropRecord(margin=1.0, size=40))
+    assert torch.equal(cut, frames[..., 10:50, 30:70])  # the size it is cut at: no resampling at all

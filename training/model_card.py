@@ -18,6 +18,7 @@ from huggingface_hub import EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from dataset_script.card import CITATION
+from dataset_script.faces import BOX_RULES, FaceCropRecord
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
 
 from .calibration import Calibration
@@ -119,6 +120,9 @@ class ModelCard:
     training_data: TrainingData = TrainingData(UNKNOWN, "not recorded")
     calibration: Calibration | None = None
     test_frames_per_video: int = EVAL_FRAMES_PER_VIDEO
+    face_crop: FaceCropRecord | None = None
+    """How the training clips were cut from whole frames (the dataset build's record)."""
+    input_transform: dict = field(default_factory=dict)
 
     def eval_results(self) -> list[EvalResult]:
         synthetic = " (synthetic mini)" if self.training_data.kind == SYNTHETIC_MINI else ""
@@ -152,6 +156,8 @@ class ModelCard:
             header["datasets"] = [self.dataset]
         elif self.training_data.dataset_title == DATASET_TITLES["dmplus"]:
             header["datasets"] = ["deepfake_mnist_plus"]
+        header["preprocessing"] = {"face_crop": self.face_crop.as_dict() if self.face_crop else None,
+                                   "input_transform": self.input_transform}  # fmt: skip
         if self.calibration is not None:
             header["calibration"] = self.calibration.to_dict()
         if self.test_metrics:
@@ -202,6 +208,7 @@ class ModelCard:
                          "nothing**")  # fmt: skip
         if self.subset:
             lines.append("- subset: " + ", ".join(f"{key} = {value}" for key, value in self.subset.items()))
+        lines += ["", "## Preprocessing", "", *self._preprocessing_lines()]
         lines += ["", "## Recipe", "", f"- initial weights: {init}"]
         lines += [f"- {key}: {getattr(value, 'value', value)}" for key, value in self.recipe.items()]
         lines += ["", "## Test metrics", ""]
@@ -220,6 +227,21 @@ class ModelCard:
             lines += ["", "## Software", ""] + [f"- {name} {version}" for name, version in self.versions.items()]
         lines += ["", "## Citation", "", "```bibtex", CITATION.strip(), "```", ""]
         return "\n".join(lines)
+
+    def _preprocessing_lines(self) -> list[str]:
+        crop = self.face_crop
+        if crop is None:
+            lines = ["- face crop: **not recorded** by the training dataset's build; a whole-frame video is cut with "
+                     "this project's default crop, which may not match the training clips"]  # fmt: skip
+        else:
+            lines = [f"- face crop: {crop.detector}, the main face's box grown {1 + crop.margin:g}x into a square "
+                     f"({BOX_RULES[crop.box]}), resized to {crop.size}x{crop.size}, {crop.interpolation} "
+                     f"({crop.origin})"]  # fmt: skip
+        transform = ", ".join(f"{key} {value}" for key, value in self.input_transform.items())
+        lines.append(f"- the detector's input transform: {transform or 'not recorded'}")
+        lines.append("- both are in config.json (`face_crop`, `input_transform`); the Space and evaluation of "
+                     "whole-frame videos apply them through `dataset_script.faces.crop_clip`")  # fmt: skip
+        return lines
 
     def _calibration_lines(self) -> list[str]:
         calibration = self.calibration

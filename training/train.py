@@ -34,6 +34,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from dataset_script.console import configure_logging
+from dataset_script.faces import dataset_face_crop
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import QUALITIES
@@ -139,15 +140,26 @@ def calibrate_on_validation(trainer: Trainer, split: str, frames_per_video: int)
     return calibrate(logits, output.label_ids, fitted_on)
 
 
-def record_temperature(output: Path, calibration: Calibration | None) -> None:
-    """Add ``calibration_temperature`` to config.json (readers take its absence to mean: scores, not
-    probabilities); transformers keeps unknown config keys as attributes and timm ignores them."""
-    if calibration is None or calibration.temperature is None:
-        return
+def record_in_config(output: Path, values: dict) -> None:
+    """Add ``values`` to the saved detector's config.json: transformers keeps unknown config keys as attributes and
+    timm ignores them, so both still load it."""
     path = output / "config.json"
     config = json.loads(path.read_text())
-    config["calibration_temperature"] = calibration.temperature
+    config.update(values)
     write_text_atomically(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def record_temperature(output: Path, calibration: Calibration | None) -> None:
+    """``calibration_temperature`` in config.json; readers take its absence to mean: scores, not probabilities."""
+    if calibration is not None and calibration.temperature is not None:
+        record_in_config(output, {"calibration_temperature": calibration.temperature})
+
+
+def input_transform(pretrained_cfg: dict) -> dict:
+    """What the detector does to a face crop before its first layer (timm's evaluation transform)."""
+    keys = ("input_size", "crop_pct", "interpolation", "mean", "std")
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in pretrained_cfg.items() if key in keys}  # fmt: skip
 
 
 def push(folder: Path, repo_id: str, token: str | None, private: bool | None) -> str:
@@ -195,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
                            split_name("train", data_args.split_protocol))  # fmt: skip
         validation = load_split(data_args.dataset_name, data_args.dataset_config_name,
                                 split_name("validation", data_args.split_protocol))  # fmt: skip
+    face_crop = dataset_face_crop(data_args.dataset_name)
     train = apply_subset(train, subset, training_args.data_seed or training_args.seed)
     counts = class_counts(train)
     if min(counts.values()) == 0:
@@ -240,6 +253,11 @@ def main(argv: list[str] | None = None) -> dict:
                 logger.info("test %s: ECE %s", config, ", ".join(f"{k} {v:.4f}" for k, v in ece.items()))
         save_detector(detector_model, info, output)
         record_temperature(output, calibration)
+        # the crop its training clips were cut with, and its own input transform: the Space and evaluation of
+        # whole-frame videos cut faces exactly so (dataset_script.faces.crop_clip)
+        transform = input_transform(pretrained_cfg)
+        record_in_config(output, {"face_crop": face_crop.as_dict() if face_crop else None,
+                                  "input_transform": transform})  # fmt: skip
         training_data = describe_training_data(data_args.dataset_name, [*train["source_id"], *train["driving_id"]])
         logger.info("training data: %s (%s)", training_data.kind, training_data.evidence)
         recipe = {key: getattr(training_args, key) for key in RECIPE_KEYS}
@@ -252,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
             split_protocol=data_args.split_protocol, recipe=recipe, train_counts=counts,
             subset={k: v for k, v in asdict(subset).items() if v is not None}, test_metrics=test_metrics,
             versions=package_versions(), training_data=training_data, calibration=calibration,
-            test_frames_per_video=data_args.test_frames_per_video,
+            test_frames_per_video=data_args.test_frames_per_video, face_crop=face_crop, input_transform=transform,
         )  # fmt: skip
         write_text_atomically(output / "README.md", card.render())
         summary = {"train": train_result.metrics, "test": test_metrics, "model": info.name, "init": info.init,
