@@ -8,9 +8,11 @@ FaceForensics++ and Celeb-DF videos are full frames, which the build face-crops 
 they come in.
 
 Every input is probed first; any problem is reported, each named, and the build stops before writing anything
-(unless ``--skip_bad_files``). The repo is assembled in a hidden temporary folder beside DIR and renamed into
-place at the end (``files.replace_folder``), so after a crash at any point DIR is the previous build or the new
-one, never half of one. Compressed clips finished by an earlier run (interrupted or complete) are reused.
+(unless ``--skip_bad_files``). Layouts list the source through ``source_folder.SourceFolder``, so nothing that
+resolves outside it is opened unless ``--follow_links_outside_source``, and the repo never holds a link out of it.
+The repo is assembled in a hidden temporary folder beside DIR and renamed into place at the end
+(``files.replace_folder``), so after a crash at any point DIR is the previous build or the new one, never half of
+one. Compressed clips finished by an earlier run (interrupted or complete) are reused.
 
 Each configuration's rows are parquet shards with the videos inside (``shards``), the same files locally and on
 the Hub, so a repo loads and decodes wherever it is moved or copied. The clips are also kept as files under
@@ -42,6 +44,7 @@ from .files import atomic_path, recover_interrupted_replace, write_text_atomical
 from .layouts import LAYOUTS, Layout, recognise_layout
 from .probe import VideoInfo
 from .schema import CRF_BY_QUALITY, LABEL_NAMES, QUALITIES
+from .source_folder import SourceError, SourceFolder, printable, resolves_inside
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +54,23 @@ FACE_BOXES = "face_boxes"
 __all__ = ["BuildConfig", "BuildError", "build", "main", "parse_args"]
 
 
-def _place(source: Path, target: Path) -> None:
-    """Put a raw video in the repo: a hard link when the file system allows it (no copy of big data)."""
+def _place(source: Path, target: Path, link_within: Path) -> None:
+    """Put a file in the repo: a hard link (no copy of big data) when it lies in ``link_within`` (the release, or the
+    previous build) and the file system allows, else a copy. Never a symbolic link, and never a hard link to a file
+    elsewhere, which a link followed out of the release (``--follow_links_outside_source``) would be."""
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        with atomic_path(target) as partial:
-            shutil.copyfile(source, partial)
+    # Linking the link's target, not the link: os.link of a symbolic link makes another symbolic link on Linux.
+    resolved = source.resolve()
+    if resolves_inside(resolved, link_within):
+        try:
+            os.link(resolved, target)
+            return
+        except OSError:
+            pass
+    with atomic_path(target) as partial:
+        shutil.copyfile(resolved, partial)
 
 
 STAGED_FROM = "staged_from.json"
@@ -94,10 +104,10 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, quali
         for quality in made:
             old = config.out / quality / clip.relative_path(quality)
             if old.exists():
-                _place(old, staging / quality / clip.relative_path(quality))
+                _place(old, staging / quality / clip.relative_path(quality), config.out)
         record = config.out / FACE_BOXES / f"{clip.video_id}.json"
         if clip.qualities is not None and record.exists():
-            _place(record, staging / FACE_BOXES / f"{clip.video_id}.json")
+            _place(record, staging / FACE_BOXES / f"{clip.video_id}.json", config.out)
 
 
 def stop_or_skip(bad: dict[str, str], what: str, finished: str, config: BuildConfig, problems: Problems) -> None:
@@ -123,7 +133,7 @@ def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, worker
     (finished encodes are kept for a rerun), unless ``skip_bad_files``."""
     raw = {clip.source.relative: staging / "raw" / clip.relative_path("raw") for clip in clips}
     for clip in clips:
-        _place(clip.source.path, raw[clip.source.relative])
+        _place(clip.source.path, raw[clip.source.relative], config.source)
     made = [(quality, crf) for quality, crf in CRF_BY_QUALITY.items() if quality in config.qualities]
     jobs = [
         CompressionJob(raw[clip.source.relative],
@@ -205,11 +215,22 @@ def _check_config(config: BuildConfig) -> None:
 
 def _scan(config: BuildConfig, layout: Layout, workers: int) -> tuple[list[Clip], Problems]:
     problems = Problems()
-    clips = layout.scan(config, problems, workers)
+    listing = SourceFolder(config.source, config.follow_links_outside_source)
+    clips = layout.scan(listing, config, problems, workers)
+    problems.links_outside.update(listing.links_outside)
+    problems.refused_entries.update(listing.refused)
+    if listing.followed:
+        followed = "\n".join(f"  - {printable(name)} -> {target}" for name, target in listing.followed.items())
+        logger.warning("following %d links out of %s (--follow_links_outside_source); the repo gets copies of what "
+                       "they point at, never links:\n%s", len(listing.followed), config.source, followed)  # fmt: skip
     if problems.blocking(config):
-        hint = "Fix or remove them, or rerun with --skip_bad_files (bad files, empty and unknown folders)"
+        hint = ("Fix or remove them, or rerun with --skip_bad_files (bad files, refused entries, links outside, empty "
+                "and unknown folders)")  # fmt: skip
         if problems.missing_actions:
             hint += " and --allow_missing_actions (missing action folders)"
+        if problems.links_outside:
+            hint += (". If you trust what the links point at, --follow_links_outside_source builds from it too (copied "
+                     "into the repo)")  # fmt: skip
         raise BuildError(f"{config.source}: the build found problems and wrote nothing.\n{problems.report()}\n{hint}.")
     if problems:
         logger.warning("skipping what follows.\n%s", problems.report())
@@ -324,8 +345,11 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
     )
     parser.add_argument("--workers", type=int, help="parallel probes/encodes/crops (default: all cores)")
     parser.add_argument("--skip_bad_files", "--skip-bad-files", action="store_true",
-                        help="skip unreadable, non-video, unlisted or faceless files and empty or unknown folders, "
-                             "with a warning")  # fmt: skip
+                        help="skip unreadable, non-video, unlisted or faceless files, refused entries and links "
+                             "out of SOURCE, and empty or unknown folders, each named in a warning")  # fmt: skip
+    parser.add_argument("--follow_links_outside_source", "--follow-links-outside-source", action="store_true",
+                        help="build from links (files or folders) that resolve outside SOURCE too, copying what they "
+                             "point at into the repo; by default each is a problem, named")  # fmt: skip
     parser.add_argument(
         "--allow_missing_actions",
         "--allow-missing-actions",
@@ -355,6 +379,7 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         max_frames=args.max_frames,
         device=args.device,
         validation_seed=args.validation_seed,
+        follow_links_outside_source=args.follow_links_outside_source,
     )
 
 
@@ -362,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         build(parse_args(argv))
-    except (BuildError, FileNotFoundError) as error:
+    except (BuildError, SourceError, FileNotFoundError) as error:
         logger.error("%s", error)
         return 2
     return 0

@@ -24,6 +24,7 @@ from .configs import ConfigSpec, subset_rows
 from .faceforensics import container_info
 from .release import SourceVideo
 from .schema import FAKE, LABEL_NAMES, REAL, SPLITS, VIDEO_EXTENSIONS
+from .source_folder import SourceFolder, read_utf8
 from .splits import SPLIT_FRACTIONS, stable_hash
 
 logger = logging.getLogger(__name__)
@@ -47,19 +48,22 @@ def recognise(source: Path) -> bool:
     return (source / TEST_LIST).is_file() or any((source / folder).is_dir() for folder in FOLDERS)
 
 
-def read_test_list(path: Path) -> dict[str, int]:
-    """Our label of each test video, by path relative to the release folder."""
-    if not path.is_file():
+def read_test_list(path: Path, listing: SourceFolder) -> dict[str, int]:
+    """Our label of each test video, by path relative to the release folder (checked by ``listing`` first)."""
+    if listing.file(path) is None:
         raise BuildError(f"{path} not found: Celeb-DF-v2's test split comes with the download as {TEST_LIST}; put it "
                          "in the release folder")  # fmt: skip
     labels = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
         if not line.strip():
             continue
         flag, _, relative = line.strip().partition(" ")
         if flag not in TEST_LIST_LABELS or not relative.strip():
             raise BuildError(f"{path}, line {number}: {line!r} is not '<1 real | 0 fake> <relative path>'")
-        labels[relative.strip()] = TEST_LIST_LABELS[flag]
+        relative, label = relative.strip(), TEST_LIST_LABELS[flag]
+        if labels.setdefault(relative, label) != label:  # listed twice alike is harmless
+            raise BuildError(f"{path}, line {number}: {relative!r} is listed again with the other label; keep the "
+                             "line with the right one")  # fmt: skip
     return labels
 
 
@@ -73,22 +77,20 @@ def _identities(folder: str, stem: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def scan(config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
+def scan(listing: SourceFolder, config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
     source = config.source
-    test_labels = read_test_list(source / TEST_LIST)
+    test_labels = read_test_list(source / TEST_LIST, listing)
     if QUALITY not in config.qualities:
         raise BuildError(f"Celeb-DF-v2 has one quality, {QUALITY} (as released); pass --qualities {QUALITY}")
-    for path in sorted(source.iterdir()):
-        if path.is_dir() and not path.name.startswith(".") and path.name not in FOLDERS:
-            problems.unknown_folders.append(path.name)
+    present = {path.name for path in listing.folders(source)}
+    problems.unknown_folders += sorted(present - set(FOLDERS))
     videos = []
-    for folder in FOLDERS:
-        for path in sorted((source / folder).glob("*")) if (source / folder).is_dir() else []:
-            if path.is_file() and not path.name.startswith("."):
-                if path.suffix.lower() in VIDEO_EXTENSIONS:
-                    videos.append((folder, path))
-                else:
-                    problems.bad_files[f"{folder}/{path.name}"] = "not a video file"
+    for folder in (name for name in FOLDERS if name in present):
+        for path in listing.files(source / folder):
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                videos.append((folder, path))
+            else:
+                problems.bad_files[f"{folder}/{path.name}"] = "not a video file"
     found = {f"{folder}/{path.name}" for folder, path in videos}
     for relative in sorted(set(test_labels) - found):
         problems.bad_files[relative] = f"listed in {TEST_LIST} but not found"

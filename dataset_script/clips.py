@@ -6,12 +6,14 @@ fills ``Problems``; everything after that (encoding or cropping, shards, card) i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .probe import VideoInfo
 from .release import SourceVideo
 from .schema import QUALITIES
+from .source_folder import printable
 
 DEFAULT_MAX_FRAMES = 128
 """Frames kept per face-cropped video (the first ones): room for the 32 evenly spaced test frames and K random
@@ -40,10 +42,24 @@ class BuildConfig:
     """Where MTCNN runs when faces are cropped; None takes the GPU when there is one."""
     validation_seed: int = 0
     """Celeb-DF-v2: which training identities are dealt to validation."""
+    follow_links_outside_source: bool = False
+    """Build from links that resolve outside ``source`` too (their files copied into the repo, never linked); by
+    default each is a problem, named."""
 
 
 class BuildError(RuntimeError):
     """The source folder has problems; the message lists each one and how to proceed."""
+
+
+FFMPEG_ADDRESS = re.compile(r"\[[^\[\]]* @ 0x[0-9a-fA-F]+\] ?")
+"""The ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d9f4005980] `` before an FFmpeg complaint: the address of a component of a
+process long gone. ``probe.ffmpeg_reason`` drops it at the start of FFmpeg's output; reasons quote that output
+mid-sentence too (``not a readable video: [mov,... @ 0x...] moov atom not found``), so every reason loses it here."""
+
+
+def as_reason(text: str) -> str:
+    """A reason as a report shows it: FFmpeg's addresses dropped, control characters escaped."""
+    return printable(FFMPEG_ADDRESS.sub("", text))
 
 
 @dataclass
@@ -52,8 +68,14 @@ class Problems:
     empty_folders: list[str] = field(default_factory=list)
     unknown_folders: list[str] = field(default_factory=list)
     bad_files: dict[str, str] = field(default_factory=dict)
+    links_outside: dict[str, str] = field(default_factory=dict)
+    """Entries that resolve outside the source folder, and where each points (``SourceFolder``)."""
+    refused_entries: dict[str, str] = field(default_factory=dict)
+    """Entries that may not be opened for another reason (``SourceFolder``): a control character or a clash of
+    case in the name, or neither a file nor a folder."""
 
     def report(self) -> str:
+        """Every problem by name, each name and reason printable (``as_reason``), then a summary."""
         lines = []
         for title, items in (
             ("missing action folders", self.missing_actions),
@@ -63,24 +85,33 @@ class Problems:
                 self.unknown_folders,
             ),
         ):
-            lines += [f"{title}:"] + [f"  - {item}" for item in items] if items else []
-        if self.bad_files:
-            lines.append("bad files:")
-            lines += [f"  - {path}: {reason}" for path, reason in sorted(self.bad_files.items())]
+            lines += [f"{title}:"] + [f"  - {printable(item)}" for item in items] if items else []
+        for title, items, separator in (
+            ("links that resolve outside the source folder (never followed)", self.links_outside, " -> "),
+            ("refused entries", self.refused_entries, ": "),
+            ("bad files", self.bad_files, ": "),
+        ):
+            lines += [f"{title}:"] + [f"  - {printable(name)}{separator}{as_reason(reason)}"
+                                      for name, reason in sorted(items.items())] if items else []  # fmt: skip
         summary = (
             f"{len(self.missing_actions)} missing action folders, {len(self.empty_folders)} empty folders, "
-            f"{len(self.unknown_folders)} unknown folders, {len(self.bad_files)} bad files"
+            f"{len(self.unknown_folders)} unknown folders, {len(self.links_outside)} links outside, "
+            f"{len(self.refused_entries)} refused entries, {len(self.bad_files)} bad files"
         )
         return "\n".join(lines + [f"summary: {summary}"])
 
+    def _skippable(self) -> bool:
+        return bool(self.empty_folders or self.unknown_folders or self.bad_files or self.links_outside
+                    or self.refused_entries)  # fmt: skip
+
     def blocking(self, config: BuildConfig) -> bool:
-        skippable = self.empty_folders or self.unknown_folders or self.bad_files
         return bool(
-            (self.missing_actions and not config.allow_missing_actions) or (skippable and not config.skip_bad_files)
+            (self.missing_actions and not config.allow_missing_actions)
+            or (self._skippable() and not config.skip_bad_files)
         )
 
     def __bool__(self) -> bool:
-        return bool(self.missing_actions or self.empty_folders or self.unknown_folders or self.bad_files)
+        return bool(self.missing_actions or self._skippable())
 
 
 @dataclass

@@ -9,23 +9,26 @@ from __future__ import annotations
 from .card import CITATION, CardText
 from .clips import BuildConfig, Clip, Problems
 from .probe import probe_videos
-from .release import ScanReport, read_manifest, scan_release
-from .schema import ACTIONS, DMPLUS_METHOD, QUALITIES, action_config_name
+from .release import MANIFEST_NAMES, ManifestRow, ScanReport, SourceVideo, read_manifest_file, scan_release
+from .schema import ACTIONS, DMPLUS_METHOD, LABEL_NAMES, QUALITIES, action_config_name, canonical_action
+from .source_folder import SourceFolder
 from .splits import identity_split, paper_split
 
 
-def scan(config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
+def scan(source: SourceFolder, config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
     """The release's clips, every problem of the folder recorded in ``problems``."""
-    report = scan_release(config.source, config.real_folder)
+    report = scan_release(config.source, config.real_folder, source)
     problems.missing_actions += report.missing_actions
     problems.empty_folders += report.empty_folders
     problems.unknown_folders += report.unknown_folders
     problems.bad_files.update({path: "not a video file (by extension)" for path in report.non_video_files})
-    return collect_clips(config, report, problems, workers)
+    manifest_path = next(filter(None, (source.file(config.source / name) for name in MANIFEST_NAMES)), None)
+    manifest = read_manifest_file(manifest_path) if manifest_path is not None else None
+    return collect_clips(config, report, manifest, problems, workers)
 
 
-def collect_clips(config: BuildConfig, scan: ScanReport, problems: Problems, workers: int) -> list[Clip]:
-    manifest = read_manifest(config.source)
+def collect_clips(config: BuildConfig, scan: ScanReport, manifest: dict[str, ManifestRow] | None, problems: Problems,
+                  workers: int) -> list[Clip]:  # fmt: skip
     infos, unreadable = probe_videos([video.path for video in scan.videos], workers, config.progress)
     clips, seen_ids = [], {}
     for video in scan.videos:
@@ -33,8 +36,8 @@ def collect_clips(config: BuildConfig, scan: ScanReport, problems: Problems, wor
             problems.bad_files[video.relative] = unreadable[video.path]
             continue
         row = manifest.get(video.relative) if manifest is not None else None
-        if manifest is not None and row is None:
-            problems.bad_files[video.relative] = "not listed in manifest.csv"
+        if manifest is not None and (disagreement := _manifest_disagreement(video, row)):
+            problems.bad_files[video.relative] = disagreement
             continue
         video_id = f"{video.folder}/{video.path.stem}"
         if video_id in seen_ids:
@@ -60,6 +63,22 @@ def collect_clips(config: BuildConfig, scan: ScanReport, problems: Problems, wor
         for missing in sorted(set(manifest) - listed):
             problems.bad_files[missing] = "listed in manifest.csv but not found"
     return clips
+
+
+def _manifest_disagreement(video: SourceVideo, row: ManifestRow | None) -> str | None:
+    """What the manifest's row of ``video`` says against its folder (the folder decides label and action), if
+    anything. A real row's action is what the person was filmed doing, no contradiction."""
+    if row is None:
+        return "not listed in manifest.csv"
+    label = LABEL_NAMES[video.action is not None]
+    folder = video.relative.split("/")[0]
+    if row.label != label:
+        return (f"manifest.csv labels it {row.label}, but it is in {folder}/, a folder of {label} clips; fix the "
+                "label or move the file")  # fmt: skip
+    if video.action is not None and row.action and canonical_action(row.action) != video.action:
+        return (f"manifest.csv gives action {row.action}, but it is in {folder}/; fix the action or move the "
+                "file")  # fmt: skip
+    return None
 
 
 def assign_splits(clips: list[Clip]) -> bool:

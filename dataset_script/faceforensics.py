@@ -26,6 +26,7 @@ from .configs import ConfigSpec, SplitOf, subset_rows
 from .probe import VideoInfo, VideoProbeError, read_metadata
 from .release import SourceVideo
 from .schema import QUALITIES, VIDEO_EXTENSIONS
+from .source_folder import SourceFolder, read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,10 @@ def recognise(source: Path) -> bool:
     return (source / "original_sequences").is_dir() or (source / MANIPULATED).is_dir()
 
 
-def read_splits(folder: Path) -> dict[str, str]:
-    """Split of each original id (``000``) and fake stem (``000_003``, ``003_000``) from the official split files."""
-    missing = [name for name in SPLIT_FILES.values() if not (folder / name).is_file()]
+def read_splits(folder: Path, listing: SourceFolder) -> dict[str, str]:
+    """Split of each original id (``000``) and fake stem (``000_003``, ``003_000``) from the official split files,
+    each checked by ``listing`` first."""
+    missing = [name for name in SPLIT_FILES.values() if listing.file(folder / name) is None]
     if missing:
         raise BuildError(
             f"FaceForensics++ split files missing from {folder}: {', '.join(missing)}. They are not part of the "
@@ -60,7 +62,7 @@ def read_splits(folder: Path) -> dict[str, str]:
     membership: dict[str, str] = {}
     for split, name in SPLIT_FILES.items():
         try:
-            pairs = json.loads((folder / name).read_text())
+            pairs = json.loads(read_utf8(folder / name))
             pairs = [(str(a), str(b)) for a, b in pairs]
         except (ValueError, TypeError) as error:
             example = '[["000", "003"], ...]'
@@ -72,16 +74,14 @@ def read_splits(folder: Path) -> dict[str, str]:
     return membership
 
 
-def _videos(folder: Path, relative: str, problems: Problems) -> dict[str, dict[str, Path]]:
+def _videos(listing: SourceFolder, folder: Path, relative: str, problems: Problems) -> dict[str, dict[str, Path]]:
     """{quality: {stem: file}} under ``folder/<q>/videos``; anything else there is recorded as a problem."""
     found: dict[str, dict[str, Path]] = {}
-    for quality_folder in sorted(path for path in folder.iterdir() if path.is_dir()):
+    for quality_folder in listing.folders(folder):
         if quality_folder.name not in QUALITIES:
             problems.unknown_folders.append(f"{relative}/{quality_folder.name}")
             continue
-        for path in sorted((quality_folder / "videos").glob("*")):
-            if path.name.startswith(".") or not path.is_file():
-                continue
+        for path in listing.files(quality_folder / "videos"):
             if path.suffix.lower() not in VIDEO_EXTENSIONS:
                 problems.bad_files[f"{relative}/{quality_folder.name}/videos/{path.name}"] = "not a video file"
                 continue
@@ -89,20 +89,20 @@ def _videos(folder: Path, relative: str, problems: Problems) -> dict[str, dict[s
     return found
 
 
-def _groups(source: Path, problems: Problems) -> dict[tuple[str, str], dict[str, Path]]:
+def _groups(listing: SourceFolder, problems: Problems) -> dict[tuple[str, str], dict[str, Path]]:
     """{(method or "", stem): {quality: file}}."""
-    folders = {"": (source / ORIGINALS, ORIGINALS)}
-    if (source / MANIPULATED).is_dir():
-        for folder in sorted(path for path in (source / MANIPULATED).iterdir() if path.is_dir()):
-            if folder.name in METHODS:
-                folders[folder.name] = (folder, f"{MANIPULATED}/{folder.name}")
-            else:
-                problems.unknown_folders.append(f"{MANIPULATED}/{folder.name}")
+    root = listing.root
+    folders = {"": (root / ORIGINALS, ORIGINALS)}
+    for folder in listing.folders(root / MANIPULATED):
+        if folder.name in METHODS:
+            folders[folder.name] = (folder, f"{MANIPULATED}/{folder.name}")
+        else:
+            problems.unknown_folders.append(f"{MANIPULATED}/{folder.name}")
     groups: dict[tuple[str, str], dict[str, Path]] = defaultdict(dict)
     for method, (folder, relative) in folders.items():
         if not folder.is_dir():
-            raise BuildError(f"{source}: no {relative}/ folder; FaceForensics++ needs its original videos too")
-        for quality, files in _videos(folder, relative, problems).items():
+            raise BuildError(f"{root}: no {relative}/ folder; FaceForensics++ needs its original videos too")
+        for quality, files in _videos(listing, folder, relative, problems).items():
             for stem, path in files.items():
                 groups[(method, stem)][quality] = path
     return groups
@@ -112,10 +112,10 @@ def _relative(source: Path, path: Path) -> str:
     return path.relative_to(source).as_posix()
 
 
-def scan(config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
+def scan(listing: SourceFolder, config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
     source = config.source
-    membership = read_splits(config.splits or source / "splits")
-    groups = _groups(source, problems)
+    membership = read_splits(config.splits or source / "splits", listing)
+    groups = _groups(listing, problems)
     present = [q for q in QUALITIES if any(q in files for files in groups.values())]
     absent = [q for q in QUALITIES if q not in present]
     wanted = [q for q in present if q in config.qualities]

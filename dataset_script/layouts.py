@@ -14,13 +14,15 @@ from . import celeb_df, dmplus, faceforensics
 from .card import CardText
 from .clips import BuildConfig, BuildError, Clip, Problems
 from .configs import ConfigSpec, action_configs
+from .source_folder import SourceFolder
 
 
 @dataclass(frozen=True)
 class Layout:
     name: str
-    scan: Callable[[BuildConfig, Problems, int], list[Clip]]
-    """The source's clips, each problem of the folder recorded."""
+    scan: Callable[[SourceFolder, BuildConfig, Problems, int], list[Clip]]
+    """The source's clips, listed through the ``SourceFolder`` (never around it), each problem of the folder
+    recorded."""
     assign: Callable[[list[Clip], BuildConfig], bool]
     """Fill in splits not set by ``scan``; True when an identity-disjoint split was made too."""
     configs: Callable[[list[Clip], tuple[str, ...]], list[ConfigSpec]]

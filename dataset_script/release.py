@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .schema import (
     VIDEO_EXTENSIONS,
     canonical_action,
 )
+from .source_folder import SourceError, SourceFolder, printable, read_utf8
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
 REAL_RELEASE_FOLDER = REAL_FOLDER_CANDIDATES[0]
@@ -58,31 +59,99 @@ def write_manifest(folder: Path, rows: Iterable[ManifestRow]) -> Path:
 
 def read_manifest(folder: Path) -> dict[str, ManifestRow] | None:
     """The manifest beside a release folder, keyed by relative file path; None when there is none."""
-    for name in MANIFEST_NAMES:
-        path = folder / name
-        if not path.exists():
+    path = next((folder / name for name in MANIFEST_NAMES if (folder / name).exists()), None)
+    return None if path is None else read_manifest_file(path)
+
+
+MANIFEST_FIX = ("each row needs file, label (real or fake) and source_id, and one row a file at most; action, "
+                "driving_id, seed (a whole number) and method may be empty")  # fmt: skip
+MOST_ERRORS_SHOWN = 20
+
+
+def read_manifest_file(path: Path) -> dict[str, ManifestRow]:
+    """The rows of ``manifest.csv`` or ``manifest.jsonl``, keyed by file; SourceError naming every malformed row
+    by its line (a missing column, a label neither real nor fake, a seed that is no number, a file listed twice,
+    text that is not UTF-8 or JSON) and what to do."""
+    text = read_utf8(path)
+    rows, first_seen, errors = {}, {}, []
+    for line, record in _csv_records(path, text) if path.suffix == ".csv" else _json_records(text, errors):
+        try:
+            row = _manifest_row(record)
+        except ValueError as error:
+            errors.append(f"line {line}: {error}")
             continue
-        if path.suffix == ".csv":
-            with path.open(newline="") as handle:
-                records = list(csv.DictReader(handle))
-        else:
-            records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = {}
-        for record in records:
-            missing = {"file", "label", "source_id"} - set(record)
-            if missing:
-                raise ValueError(f"{path}: a row lacks {sorted(missing)}; each needs file, label, action, source_id")
-            rows[record["file"]] = ManifestRow(
-                file=record["file"],
-                label=record["label"],
-                action=record.get("action") or "",
-                source_id=str(record["source_id"]),
-                driving_id=str(record.get("driving_id") or ""),
-                seed=int(record.get("seed") or 0),
-                method=str(record.get("method") or ""),
-            )
-        return rows
-    return None
+        if row.file in first_seen:
+            errors.append(f"line {line}: {row.file} again (first at line {first_seen[row.file]})")
+            continue
+        rows[row.file], first_seen[row.file] = row, line
+    if errors:
+        more = f"\n  ... and {len(errors) - MOST_ERRORS_SHOWN} more" if len(errors) > MOST_ERRORS_SHOWN else ""
+        listed = "\n  - ".join(printable(error) for error in errors[:MOST_ERRORS_SHOWN])
+        count = f"{len(errors)} malformed {'row' if len(errors) == 1 else 'rows'}"
+        raise SourceError(f"{path}: {count}:\n  - {listed}{more}\nFix them ({MANIFEST_FIX}), or remove {path.name} to "
+                          "build without identities.")  # fmt: skip
+    return rows
+
+
+def _csv_records(path: Path, text: str) -> Iterator[tuple[int, dict]]:
+    """(line, record) of each row; a header without the columns every row needs is a SourceError."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
+        if missing:
+            columns = f"{', '.join(REQUIRED_COLUMNS)} (and may name {', '.join(OPTIONAL_COLUMNS)})"
+            raise SourceError(f"{path}, line 1: the header has no column {', '.join(missing)}; it must name {columns}")
+        for record in reader:
+            yield reader.line_num, record
+    except csv.Error as error:
+        raise SourceError(f"{path}, line {reader.line_num}: {error}; save it as plain CSV text") from None
+
+
+def _json_records(text: str, errors: list[str]) -> Iterator[tuple[int, dict]]:
+    """(line, record) of each line that is a JSON object; any other non-empty line is an error in ``errors``."""
+    for line, content in enumerate(text.splitlines(), start=1):
+        if not content.strip():
+            continue
+        try:
+            record = json.loads(content)
+        except json.JSONDecodeError as error:
+            errors.append(f"line {line}: not JSON ({error.msg} at column {error.colno})")
+            continue
+        if not isinstance(record, dict):
+            errors.append(f'line {line}: a JSON {type(record).__name__}, not an object like {{"file": ...}}')
+            continue
+        yield line, record
+
+
+REQUIRED_COLUMNS = ("file", "label", "source_id")
+OPTIONAL_COLUMNS = tuple(field.name for field in fields(ManifestRow) if field.name not in REQUIRED_COLUMNS)
+
+
+def _manifest_row(record: dict) -> ManifestRow:
+    """One record as a row; ValueError saying what is wrong with it."""
+    if None in record:  # csv.DictReader's key for fields beyond the header's
+        raise ValueError(f"{len(record[None])} more fields than the header names")
+    missing = [name for name in REQUIRED_COLUMNS if record.get(name) is None]  # a short CSV row, or a JSON key absent
+    if missing:
+        raise ValueError(f"no {' or '.join(missing)}")
+    if not isinstance(record["file"], str) or not record["file"]:
+        raise ValueError(f"file {record['file']!r} is not a path like blink/0001.mp4")
+    if record["label"] not in LABEL_NAMES:
+        raise ValueError(f"label {record['label']!r} is neither {' nor '.join(LABEL_NAMES)}")
+    seed = record.get("seed")
+    try:
+        seed = int(seed or 0)
+    except (TypeError, ValueError):
+        raise ValueError(f"seed {seed!r} is not a whole number") from None
+    return ManifestRow(
+        file=record["file"],
+        label=record["label"],
+        action=str(record.get("action") or ""),
+        source_id=str(record["source_id"]),
+        driving_id=str(record.get("driving_id") or ""),
+        seed=seed,
+        method=str(record.get("method") or ""),
+    )
 
 
 @dataclass
@@ -101,24 +170,31 @@ class ScanReport:
     unknown_folders: list[str]
     non_video_files: list[str]
     real_folder: str | None
+    refused_entries: dict[str, str]
+    """Entries the listing would not hand on (``SourceFolder``), each with the reason."""
 
 
-def scan_release(source: Path, real_folder: str | None = None) -> ScanReport:
-    """List the videos of a release folder and everything in it that does not fit the layout."""
+def scan_release(source: Path, real_folder: str | None = None, listing: SourceFolder | None = None) -> ScanReport:
+    """List the videos of a release folder and everything in it that does not fit the layout. Entries are listed
+    through ``listing``, which leaves out, and records, those that may not be opened; by default one that follows
+    links out of ``source`` (a folder of the user's own, as a generator's ``--driving``, may gather files so)."""
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is not a folder; pass the unpacked release (or generated) folder")
-    subfolders = sorted(entry for entry in source.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    listing = listing or SourceFolder(source, follow_links_outside=True)
+    subfolders = listing.folders(source)
     if real_folder is None:
-        real_folder = next((c for c in REAL_FOLDER_CANDIDATES if (source / c).is_dir()), None)
+        present = {folder.name for folder in subfolders}
+        real_folder = next((c for c in REAL_FOLDER_CANDIDATES if c in present), None)
     videos, empty, unknown, non_video = [], [], [], []
-    seen_actions = set()
+    seen_actions, real_seen = set(), False
     for folder in subfolders:
         is_real = folder.name == real_folder
+        real_seen |= is_real
         action = None if is_real else canonical_action(folder.name)
         if not is_real and action is None:
             unknown.append(folder.name)
             continue
-        files = sorted(entry for entry in folder.iterdir() if entry.is_file() and not entry.name.startswith("."))
+        files = listing.files(folder)
         if not files:
             empty.append(folder.name)
         for path in files:
@@ -130,9 +206,9 @@ def scan_release(source: Path, real_folder: str | None = None) -> ScanReport:
         if action is not None:
             seen_actions.add(action)
     missing = [action for action in ACTIONS if action not in seen_actions]
-    if real_folder is None or not (source / real_folder).is_dir():
+    if not real_seen:
         missing.insert(
             0,
             f"real clips (looked for {real_folder or ' or '.join(REAL_FOLDER_CANDIDATES)})",
         )
-    return ScanReport(videos, missing, empty, unknown, non_video, real_folder)
+    return ScanReport(videos, missing, empty, unknown, non_video, real_folder, listing.refused)

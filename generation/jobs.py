@@ -19,6 +19,7 @@ from pathlib import Path
 from dataset_script.files import write_text_atomically
 from dataset_script.release import MANIFEST_NAMES, REAL_RELEASE_FOLDER, read_manifest, release_folder, scan_release
 from dataset_script.schema import ACTIONS, VIDEO_EXTENSIONS, canonical_action
+from dataset_script.source_folder import printable
 from dataset_script.splits import stable_hash
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -126,6 +127,9 @@ def list_driving(driving: Path) -> dict[str, list[Path]]:
         names = ", ".join(scan.unknown_folders + ([scan.real_folder] if scan.real_folder else []))
         raise JobPlanError(f"--driving holds folders that are not actions: {names}; name each after its action "
                            f"({', '.join(ACTIONS)}) or its release folder name")  # fmt: skip
+    if scan.refused_entries:
+        listed = "; ".join(f"{printable(name)}: {reason}" for name, reason in sorted(scan.refused_entries.items()))
+        raise JobPlanError(f"--driving holds entries that cannot be used: {listed}")
     if scan.non_video_files:
         raise JobPlanError(f"--driving holds files that are not videos ({', '.join(VIDEO_EXTENSIONS)}): "
                            f"{', '.join(scan.non_video_files[:10])}; move them out")  # fmt: skip

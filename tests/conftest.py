@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from pathlib import Path
 
@@ -73,6 +74,21 @@ def clip_factory(tmp_path):
         return make_clip(tmp_path / "clips" / f"clip{next(counter)}.mp4", **kwargs)
 
     return factory
+
+
+@pytest.fixture
+def run_build(caplog):
+    """``run_build(source, out, *flags)``: the build command's ``main`` in-process, on one CPU worker, as (exit
+    status, what it logged at WARNING and above: on a terminal, its stderr)."""
+    from dataset_script.build import main
+
+    def run(source: Path, out: Path, *flags: str) -> tuple[int, str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            code = main([str(source), "--out", str(out), "--no_progress", "--workers", "1", "--device", "cpu", *flags])
+        return code, caplog.text
+
+    return run
 
 
 @pytest.fixture(scope="session")

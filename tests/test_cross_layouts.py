@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import logging
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 import torch
 from datasets import get_dataset_config_names, load_dataset
 
-from dataset_script.build import BuildConfig, build, main, parse_args
+from dataset_script.build import BuildConfig, build, parse_args
 from dataset_script.compression import CompressionJob, compress_one
 from dataset_script.faces import crop_face
 from dataset_script.frames import VideoFrames
@@ -247,13 +246,6 @@ def test_layout_is_recognised_from_the_folders_and_the_flag_overrides(faceforens
     assert parse_args(["src", "--out", "o", "--max-frames", "32"]).max_frames == 32
 
 
-def _run(source: Path, out: Path, caplog, *flags) -> tuple[int, str]:
-    caplog.clear()
-    with caplog.at_level(logging.ERROR):
-        code = main([str(source), "--out", str(out), "--no_progress", "--workers", "1", "--device", "cpu", *flags])
-    return code, caplog.text
-
-
 def _copy_ffpp(source: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(source, tmp_path / "src", copy_function=shutil.copy))
 
@@ -267,38 +259,38 @@ def _copy_ffpp(source: Path, tmp_path: Path) -> Path:
          "original_sequences/youtube/c23/videos/002.mp4: not a readable video"),
     ],
 )  # fmt: skip
-def test_faceforensics_bad_input_is_named_and_nothing_is_written(faceforensics_source, tmp_path, caplog, breaker,
+def test_faceforensics_bad_input_is_named_and_nothing_is_written(faceforensics_source, tmp_path, run_build, breaker,
                                                                  message):  # fmt: skip
     source = _copy_ffpp(faceforensics_source, tmp_path)
     breaker(source)
-    code, log = _run(source, tmp_path / "repo", caplog)
+    code, log = run_build(source, tmp_path / "repo")
     assert code == 2 and message in log
     assert not (tmp_path / "repo").exists()
 
 
-def test_celeb_df_label_disagreeing_with_its_folder_and_a_missing_list_are_named(tmp_path, caplog):
+def test_celeb_df_label_disagreeing_with_its_folder_and_a_missing_list_are_named(tmp_path, run_build):
     videos = {"Celeb-real/id0_0000": ["id0"], "Celeb-synthesis/id0_id1_0000": ["id1"]}
     source = make_celeb_df(tmp_path / "src", videos, "0 Celeb-real/id0_0000.mp4\n1 Celeb-real/id9_0000.mp4\n")
-    code, log = _run(source, tmp_path / "repo", caplog)
+    code, log = run_build(source, tmp_path / "repo")
     assert code == 2
     assert "Celeb-real/id0_0000.mp4: List_of_testing_videos.txt labels it fake (its flag 0)" in log
     assert "Celeb-real/id9_0000.mp4: listed in List_of_testing_videos.txt but not found" in log
     (source / "List_of_testing_videos.txt").unlink()
-    code, log = _run(source, tmp_path / "repo", caplog, "--layout", "celeb_df")
+    code, log = run_build(source, tmp_path / "repo", "--layout", "celeb_df")
     assert code == 2 and "List_of_testing_videos.txt not found" in log
     assert not (tmp_path / "repo").exists()
 
 
-def test_no_face_and_several_faces_are_named_and_skip_bad_files_builds_the_rest(tmp_path, caplog):
+def test_no_face_and_several_faces_are_named_and_skip_bad_files_builds_the_rest(tmp_path, run_build):
     videos = {"Celeb-real/id0_0000": ["id0"], "Celeb-real/id1_0000": [], "Celeb-real/id2_0000": ["id2", "id3"],
               "Celeb-synthesis/id0_id1_0000": ["id1"]}  # fmt: skip
     source = make_celeb_df(tmp_path / "src", videos, "0 Celeb-synthesis/id0_id1_0000.mp4\n")
-    code, log = _run(source, tmp_path / "repo", caplog)
+    code, log = run_build(source, tmp_path / "repo")
     assert code == 2
     assert "Celeb-real/id1_0000.mp4: no face found in any of its 4 frames" in log
     assert "Celeb-real/id2_0000.mp4: 2 faces of similar size and no clear main one" in log
     assert not (tmp_path / "repo").exists()
-    code, _ = _run(source, tmp_path / "repo", caplog, "--skip_bad_files")
+    code, _ = run_build(source, tmp_path / "repo", "--skip_bad_files")
     assert code == 0
     dataset = load_dataset(str(tmp_path / "repo"), "raw")
     assert sorted(v for split in dataset.values() for v in split["video_id"]) == [
