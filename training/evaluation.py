@@ -54,13 +54,17 @@ def predict(
     progress: bool = True,
     description: str = "scoring",
     frame_cache: FrameCache | None = None,
+    sampler: FrameSampler | None = None,
 ) -> Predictions:
-    """Fake probabilities of ``frames_per_video`` evenly spaced frames of every video of ``dataset``."""
+    """Fake probabilities of ``frames_per_video`` evenly spaced frames of every video of ``dataset``. ``sampler``
+    reads the frames instead of the one made from the arguments above (the robustness experiment's perturbed
+    frames); its own frame count, decoder, error policy and cache apply."""
     inner = timm_model_of(model)
     device = torch.device(device or next(inner.parameters()).device)
     inner.eval().to(device)
-    sampler = FrameSampler(pretrained_cfg, frames_per_video, train=False, decoder=decoder, on_error=on_error,
-                           cache=frame_cache)  # fmt: skip
+    if sampler is None:
+        sampler = FrameSampler(pretrained_cfg, frames_per_video, train=False, decoder=decoder, on_error=on_error,
+                               cache=frame_cache)  # fmt: skip
     loader = DataLoader(with_sampling(dataset, sampler), batch_size=batch_size, num_workers=num_workers,
                         collate_fn=collate_frames, shuffle=False)  # fmt: skip
     indices, labels, scores, skipped, offset = [], [], [], 0, 0

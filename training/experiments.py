@@ -7,6 +7,9 @@ cell whose ``results.json`` exists is not recomputed, so an interrupted experime
 Each experiment writes ``<name>.md`` (a table laid out like the paper's), ``<name>.png`` and ``<name>.json``
 (every cell's metrics, the models, data configuration, seeds and package versions).
 
+``robustness`` (beyond the paper) scores one detector under DeeperForensics-1.0's perturbations and rescaling at five
+levels each: see ``training.robustness``.
+
 Scales: ``paper`` is the paper's recipe (GPUs, the real data); ``quick`` is the demo's recipe, which finishes a
 cell on the default mini in two to four minutes on 2 CPU cores; ``smoke`` is seconds per cell, for tests.
 """
@@ -266,9 +269,25 @@ def cross_experiment(args, models) -> tuple[Experiment, dict[str, DatasetRef]]:
     return experiment, others
 
 
+def robustness(args, models, frame_cache: Path | None) -> dict:
+    """The robustness experiment (``training.robustness``) that ``args`` name: on ``--model_dir``, tested on the
+    configuration and split it was trained on unless ``--train_config`` and ``--split_protocol`` say otherwise;
+    else on a cell trained on ``--train_config`` (default: the first configuration)."""
+    from training.robustness import RobustnessConfig, run_robustness, trained_on
+
+    config, protocol = trained_on(args.model_dir) if args.model_dir else (None, None)
+    config = args.train_config or config or _repo_configs(args.dataset_name)[0]
+    protocol = args.split_protocol or protocol or _split_protocol(args.dataset_name, config, args.scale)
+    perturbations = {"perturbations": tuple(args.perturbations.split(","))} if args.perturbations else {}
+    settings = RobustnessConfig(args.dataset_name, config, protocol, args.out, model_dir=args.model_dir,
+                                model=models[0], scale=args.scale, seed=args.seed, frame_cache=frame_cache,
+                                **perturbations)  # fmt: skip
+    return run_robustness(settings)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", choices=sorted({**EXPERIMENTS, **CROSS_EXPERIMENTS}))
+    parser.add_argument("experiment", choices=sorted({**EXPERIMENTS, **CROSS_EXPERIMENTS, "robustness": None}))
     parser.add_argument("--dataset_name", default="deepfake_mnist_plus")
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick")
     parser.add_argument("--models", help="comma-separated; default: resnet10t at quick and smoke, the five at paper "
@@ -284,7 +303,12 @@ def main(argv: list[str] | None = None) -> dict:
                         help="table2: FaceForensics++ manipulations, each a detector and a fine-tuning")  # fmt: skip
     parser.add_argument("--unseen_dataset_name", help="unseen_generator: a repo of another animator's fakes of "
                         "the same actions (generate.py --backend tpsmm, generation.mini --animator tps)")  # fmt: skip
-    parser.add_argument("--train_config", help="cross_dataset: the configuration to train on (default: the first)")
+    parser.add_argument("--train_config", help="cross_dataset and robustness: the configuration to train on (default: "
+                        "the first); robustness tests on it too")  # fmt: skip
+    parser.add_argument("--model_dir", type=Path, help="robustness: an already trained detector folder to test "
+                        "(default: train one)")  # fmt: skip
+    parser.add_argument("--perturbations", help="robustness: comma-separated names (default: all of "
+                        "dataset_script.perturbations: CS,CC,BW,GNC,GB,JPEG,VC,RS,ZOOM)")  # fmt: skip
     parser.add_argument("--test_on", help="cross_dataset: comma-separated REPO[:CONFIG] to test on (default "
                         "configuration: each repo's first)")  # fmt: skip
     parser.add_argument("--cross_split_protocol", choices=("paper", "identity"),
@@ -303,6 +327,11 @@ def main(argv: list[str] | None = None) -> dict:
     # in the order of the paper's tables; the figures train the first, ResNet50, as the paper's do
     default_models = tuple(PAPER_MODELS) if args.scale == "paper" else QUICK_MODELS
     models = tuple(args.models.split(",")) if args.models else default_models
+    frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
+    if args.experiment == "robustness":
+        record = robustness(args, models, frame_cache)
+        print((args.out / "robustness.md").read_text())
+        return record
     others: dict[str, DatasetRef] = {}
     if args.experiment in CROSS_EXPERIMENTS:
         experiment, others = cross_experiment(args, models)
@@ -320,7 +349,6 @@ def main(argv: list[str] | None = None) -> dict:
     # the repo is only read when the protocol was not given
     protocol = args.split_protocol or _split_protocol(args.dataset_name, _repo_configs(args.dataset_name)[0],
                                                       args.scale)  # fmt: skip
-    frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
     record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache, others)
     print((args.out / f"{experiment.name}.md").read_text())
     return record
