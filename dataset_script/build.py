@@ -38,7 +38,7 @@ from .clips import DEFAULT_MAX_FRAMES, BuildConfig, BuildError, Clip, Problems
 from .compression import CompressionError, CompressionJob, compress_videos, default_workers
 from .configs import disk_use, write_configs
 from .console import configure_logging
-from .face_crops import CropJob, crop_videos
+from .face_crops import CropJob, crop_videos, release_face_crop
 from .faces import FACE_CROP_SIZE
 from .files import atomic_path, recover_interrupted_replace, write_text_atomically
 from .layouts import LAYOUTS, Layout, recognise_layout
@@ -269,7 +269,10 @@ def build(config: BuildConfig) -> Path:
         flags = [str(config.source), "--out", str(config.out)] + (["--layout", layout.name] if config.layout else [])
         command = "python -m dataset_script.build " + shlex.join(flags)
         disk = disk_use(staging, qualities)
-        card = render_card(configs, counts, layout.card_text(clips, qualities, config), command, disk)
+        face_crop = release_face_crop(SourceFolder(config.source, config.follow_links_outside_source), clips,
+                                      layout.crops_faces)  # fmt: skip
+        card = render_card(configs, counts, layout.card_text(clips, qualities, config), command, disk,
+                           face_crop.describe() if face_crop else None)  # fmt: skip
         write_text_atomically(staging / "README.md", card)
         info = {
             "config": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
@@ -284,6 +287,8 @@ def build(config: BuildConfig) -> Path:
             "seconds": round(time.perf_counter() - started, 1),
             "disk_bytes": asdict(disk),
             "source_fingerprints": {clip.video_id: clip.fingerprint() for clip in clips},
+            # how the clips were cut from whole frames: train.py copies it into each detector's config.json
+            "face_crop": face_crop.as_dict() if face_crop else None,
         }
         (staging / STAGED_FROM).unlink(missing_ok=True)  # build_info's fingerprints say it from here on
         # Written last: a staging folder with build_info.json is complete.

@@ -117,8 +117,10 @@ def render_card(
     text: CardText,
     build_command: str,
     disk: DiskUse,
+    face_crop: str | None = None,
 ) -> str:
-    """The full README.md; ``sizes`` maps config -> split -> (rows, bytes of shards)."""
+    """The full README.md; ``sizes`` maps config -> split -> (rows, bytes of shards); ``face_crop`` says how the
+    clips were cut from whole frames (None: not recorded)."""
     header = yaml.safe_dump(yaml_header(configs, text, sizes), sort_keys=False, width=200)
     splits_table = "\n".join(
         f"| `{name}` | " + " | ".join(str(sizes[name].get(split, (0, 0))[0]) for split in SPLIT_COLUMNS) + " |"
@@ -180,6 +182,10 @@ frames; a video's score is the mean of its frames' fake probabilities.
 ```
 
 {text.built_note}
+
+Face crop: {face_crop or "not recorded (no face was found to measure it)"}. `build_info.json` holds it as
+`face_crop`; detectors trained on this repository carry it in their `config.json`, and the Space cuts whole-frame
+uploads exactly so.
 
 ## Licence
 

@@ -26,9 +26,22 @@ import torch
 from tqdm.auto import tqdm
 
 from .compression import CompressionError, require_ffmpeg
-from .faces import FACE_CROP_SIZE, FaceDetector, FaceError, chunks, crop_face, square_box, tube_box, video_tube
+from .faces import (
+    FACE_CROP,
+    FACE_CROP_SIZE,
+    FaceCropRecord,
+    FaceDetector,
+    FaceError,
+    chunks,
+    crop_face,
+    measured_crop_record,
+    square_box,
+    tube_box,
+    video_tube,
+)
 from .files import atomic_path, write_text_atomically
-from .frames import VideoFrames, VideoReadError
+from .frames import VideoFrames, VideoReadError, evenly_spaced_indices
+from .source_folder import SourceError, SourceFolder, read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -180,3 +193,36 @@ def crop_videos(
                 records[name] = record
                 reused += was_reused
     return records, failures, reused
+
+
+FACE_CROP_FILE = "face_crop.json"
+"""Where a release made by this project's generators (the mini) records the crop its clips were cut with."""
+MEASURE_CLIPS, MEASURE_FRAMES = 8, 4
+"""Real clips, and frames of each, whose faces measure the crop of a release that does not record it (MTCNN on 32
+frames: about a second)."""
+
+
+def release_face_crop(listing: SourceFolder, clips: Sequence, crops_faces: bool) -> FaceCropRecord | None:
+    """The crop the repo's clips were cut with, for its build_info.json and card: this build's own where it crops
+    (FaceForensics++, Celeb-DF), the release's ``face_crop.json`` where it has one, else measured from the faces
+    of a few real clips. None, with a warning, where no face is found to measure."""
+    if crops_faces:
+        return FACE_CROP
+    recorded = listing.file(listing.root / FACE_CROP_FILE)
+    if recorded is not None:
+        try:
+            return FaceCropRecord.from_dict(json.loads(read_utf8(recorded)), where=str(recorded))
+        except ValueError as error:  # JSONDecodeError included
+            raise SourceError(f"{recorded}: {error}; fix it, or remove it to have the crop measured") from error
+    reals = [clip for clip in clips if clip.label == 0][:MEASURE_CLIPS]
+    try:
+        videos = [VideoFrames(clip.source.path) for clip in reals]
+        samples = [video.read(evenly_spaced_indices(video.num_frames, MEASURE_FRAMES)) for video in videos]
+        sizes = sorted({tuple(sample.shape[-2:]) for sample in samples})
+        if len(sizes) != 1 or sizes[0][0] != sizes[0][1]:
+            raise FaceError(f"the real clips are not square crops of one size (height x width: {sizes})")
+        return measured_crop_record(FaceDetector().detect(torch.cat(samples)), sizes[0][0])
+    except (FaceError, VideoReadError) as error:
+        logger.warning("the release records no face crop and none could be measured (%s): the Space will crop "
+                       "whole-frame uploads with this project's default", error)  # fmt: skip
+        return None

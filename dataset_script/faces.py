@@ -251,6 +251,12 @@ class FaceCropRecord:
     def face_fraction(self) -> float:
         return 1.0 / (1.0 + self.margin)
 
+    def describe(self) -> str:
+        """The record in words, for a dataset's card and a detector's."""
+        return (f"{self.detector}; the main face's box grown {1 + self.margin:g}x into a square "
+                f"({BOX_RULES[self.box]}), resized to {self.size}x{self.size}, {self.interpolation} "
+                f"({self.origin})")  # fmt: skip
+
     def as_dict(self) -> dict:
         return {"margin": self.margin, "size": self.size, "detector": self.detector,
                 "interpolation": self.interpolation, "box": self.box, "origin": self.origin}  # fmt: skip

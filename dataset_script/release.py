@@ -26,6 +26,9 @@ from .schema import (
 from .source_folder import SourceError, SourceFolder, printable, read_utf8
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
+FULL_FRAMES_FOLDER = "full_frames"
+"""Where a generator that cuts its real clips from whole frames (the mini) keeps those originals, in the release's
+own relative paths (``full_frames/original/00003.mp4`` is the original of ``original/00003.mp4``)."""
 REAL_RELEASE_FOLDER = REAL_FOLDER_CANDIDATES[0]
 
 
@@ -188,6 +191,8 @@ def scan_release(source: Path, real_folder: str | None = None, listing: SourceFo
     videos, empty, unknown, non_video = [], [], [], []
     seen_actions, real_seen = set(), False
     for folder in subfolders:
+        if folder.name == FULL_FRAMES_FOLDER:
+            continue  # the whole-frame videos the real clips were cut from: kept beside the release, not in it
         is_real = folder.name == real_folder
         real_seen |= is_real
         action = None if is_real else canonical_action(folder.name)

@@ -380,3 +380,23 @@ def test_a_build_after_a_crash_mid_swap_recovers_the_previous_build_first(tmp_pa
     assert len(load_dataset(str(out), "raw", split="test")) == 11
     build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["repo", "src"]
+
+
+def test_the_face_crop_a_release_records_is_kept_and_a_bad_record_refused(release_copy, tmp_path, run_build):
+    from dataset_script.faces import FaceCropRecord
+
+    source = release_copy()
+    code, logged = run_build(source, tmp_path / "unrecorded")
+    info = json.loads((tmp_path / "unrecorded" / "build_info.json").read_text())
+    assert code == 0 and info["face_crop"] is None and "none could be measured" in logged  # noise: no face
+    assert "Face crop: not recorded" in (tmp_path / "unrecorded" / "README.md").read_text()
+    record = FaceCropRecord(margin=1.0, origin="the release's generator")
+    (source / "face_crop.json").write_text(json.dumps(record.as_dict()))
+    assert run_build(source, tmp_path / "recorded")[0] == 0
+    assert json.loads((tmp_path / "recorded" / "build_info.json").read_text())["face_crop"] == record.as_dict()
+    assert "grown 2x into a square" in (tmp_path / "recorded" / "README.md").read_text()
+    (source / "face_crop.json").write_text(json.dumps({**record.as_dict(), "margin": "wide"}))
+    code, logged = run_build(source, tmp_path / "refused")
+    assert (
+        code == 2 and "face_crop.json" in logged and "margin 'wide'" in logged and not (tmp_path / "refused").exists()
+    )

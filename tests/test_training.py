@@ -18,6 +18,7 @@ import timm
 import torch
 from transformers import AutoModelForImageClassification
 
+from dataset_script.faces import FaceCropRecord
 from dataset_script.schema import ACTIONS, SPLITS
 from modeling import PAPER_MODELS
 from tests.factories import make_clip
@@ -350,6 +351,11 @@ def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(sm
     assert config["calibration_temperature"] == pytest.approx(calibration["temperature"]) and calibration["temperature"]
     wrapped = AutoModelForImageClassification.from_pretrained(out)
     assert wrapped.config.calibration_temperature == pytest.approx(calibration["temperature"])
+    # the build's face crop and the detector's own input transform travel with it, for the Space to apply
+    recorded = json.loads((smoke_mini_repo / "build_info.json").read_text())["face_crop"]
+    assert recorded and config["face_crop"] == recorded == card.data.preprocessing["face_crop"]
+    assert FaceCropRecord.from_dict(config["face_crop"]).describe() in card.text
+    assert {"input_size", "crop_pct", "mean", "std"} <= set(config["input_transform"])
     ece = calibration["test_ece"]["raw"]
     assert 0 <= ece["after"] <= 1 and 0 <= ece["before"] <= 1 and calibration["ece_bins"] == 15
     assert f"| raw | {ece['before']:.4f} | {ece['after']:.4f} |" in card.text

@@ -18,7 +18,7 @@ from huggingface_hub import EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from dataset_script.card import CITATION
-from dataset_script.faces import BOX_RULES, FaceCropRecord
+from dataset_script.faces import FaceCropRecord
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
 
 from .calibration import Calibration
@@ -234,9 +234,7 @@ class ModelCard:
             lines = ["- face crop: **not recorded** by the training dataset's build; a whole-frame video is cut with "
                      "this project's default crop, which may not match the training clips"]  # fmt: skip
         else:
-            lines = [f"- face crop: {crop.detector}, the main face's box grown {1 + crop.margin:g}x into a square "
-                     f"({BOX_RULES[crop.box]}), resized to {crop.size}x{crop.size}, {crop.interpolation} "
-                     f"({crop.origin})"]  # fmt: skip
+            lines = [f"- face crop: {crop.describe()}"]
         transform = ", ".join(f"{key} {value}" for key, value in self.input_transform.items())
         lines.append(f"- the detector's input transform: {transform or 'not recorded'}")
         lines.append("- both are in config.json (`face_crop`, `input_transform`); the Space and evaluation of "
