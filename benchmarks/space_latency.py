@@ -47,7 +47,7 @@ import torch
 
 from dataset_script.faces import FaceDetector, FaceError, box_iou, crop_face, detect_at_key_frames, main_face
 from dataset_script.frames import VideoFrames, evenly_spaced_indices, keep_freed_memory, normalise_frames
-from dataset_script.probe import read_metadata
+from dataset_script.probe import read_untrusted_metadata
 from modeling import create_detector, detector, save_detector, timm_model_of
 from modeling.cam import class_activation_maps
 from training.arguments import PRESETS
@@ -110,9 +110,10 @@ def bare_stages(clip: Path, model_dir: str, stride: int | None, faces: FaceDetec
 
     def run() -> dict[str, float]:
         started = time.perf_counter()
-        read_metadata(clip)
-        video = VideoFrames(str(clip))
-        frames = video.read(evenly_spaced_indices(video.num_frames))
+        metadata = read_untrusted_metadata(clip)  # as the Space reads an upload (clip_upload.read_clip)
+        with clip.open("rb") as upload:
+            video = VideoFrames(upload, stream_index=metadata.stream_index)
+            frames = video.read(evenly_spaced_indices(video.num_frames))
         decoded = time.perf_counter()
         found = detect_at_key_frames(faces, frames, stride) if stride else faces.detect(frames)
         crops = torch.stack([crop_face(frame, faces[0].box) for frame, faces in zip(frames, found, strict=True)])

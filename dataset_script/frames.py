@@ -23,10 +23,13 @@ import torch
 import torch.nn.functional as F
 
 from .files import atomic_path
+from .probe import without_internals
 from .schema import EVAL_FRAMES_PER_VIDEO
 
 Decoder = Literal["torchcodec", "decord"]
-VideoSource = str | Path | bytes | dict
+VideoSource = str | Path | bytes | dict | io.BufferedIOBase
+"""A path, the file's bytes, a ``datasets`` Video dict, or a binary file object open for reading (the decoder then
+reads through it: FFmpeg gets no file name to resolve)."""
 
 
 def keep_freed_memory() -> None:
@@ -42,6 +45,15 @@ def keep_freed_memory() -> None:
 
 class VideoReadError(RuntimeError):
     """A video that cannot give the frames asked of it; the message names the file."""
+
+
+class FrameSizeChanged(VideoReadError):
+    """A decoded frame whose size is not the one the stream declared (a clip whose resolution changes midway)."""
+
+    def __init__(self, name: str, index: int, declared: tuple[int, int], found: tuple[int, int]):
+        self.index, self.declared, self.found = index, declared, found
+        super().__init__(f"{name}: frame {index} is {found[0]}x{found[1]}, the stream declared {declared[0]}x"
+                         f"{declared[1]}")  # fmt: skip
 
 
 def evenly_spaced_indices(num_frames: int, count: int = EVAL_FRAMES_PER_VIDEO) -> np.ndarray:
@@ -63,6 +75,8 @@ def random_indices(num_frames: int, count: int, generator: torch.Generator | Non
 def _describe(source: VideoSource) -> str:
     if isinstance(source, dict):
         return str(source.get("path") or "<video bytes>")
+    if isinstance(source, io.IOBase):
+        return str(getattr(source, "name", "<video file object>"))
     return "<video bytes>" if isinstance(source, bytes) else str(source)
 
 
@@ -73,21 +87,30 @@ def _as_decoder_input(source: VideoSource, want_file_object: bool) -> Any:
         source = source.get("bytes") or source.get("path")
     if isinstance(source, bytes):
         return io.BytesIO(source) if want_file_object else source
+    if isinstance(source, io.IOBase):
+        return source
     return str(source)
 
 
 class VideoFrames:
     """An open video: its frame count and frame rate (``fps``, 0.0 when the container does not say), and
-    ``read(indices)`` giving uint8 frames shaped (N, 3, H, W)."""
+    ``read(indices)`` giving uint8 frames shaped (N, 3, H, W).
 
-    def __init__(self, source: VideoSource, decoder: Decoder = "torchcodec"):
+    ``stream_index`` (torchcodec only) decodes that stream; otherwise the decoder takes FFmpeg's "best" video stream,
+    which need not be the first."""
+
+    def __init__(self, source: VideoSource, decoder: Decoder = "torchcodec", stream_index: int | None = None):
         self.name = _describe(source)
         self.decoder_name = decoder
+        if stream_index is not None and decoder != "torchcodec":
+            raise ValueError(f"{decoder} decodes FFmpeg's best video stream and cannot be given another: use "
+                             "torchcodec")  # fmt: skip
         try:
             if decoder == "torchcodec":
                 from torchcodec.decoders import VideoDecoder
 
-                self._reader = VideoDecoder(_as_decoder_input(source, False), seek_mode="exact", num_ffmpeg_threads=1)
+                self._reader = VideoDecoder(_as_decoder_input(source, False), stream_index=stream_index,
+                                            seek_mode="exact", num_ffmpeg_threads=1)  # fmt: skip
                 self.num_frames = int(self._reader.metadata.num_frames or 0)
                 self.fps = float(self._reader.metadata.average_fps or 0.0)
             elif decoder == "decord":
@@ -101,7 +124,8 @@ class VideoFrames:
         except ValueError:
             raise
         except Exception as error:  # decoders raise their own types; callers need one, with the file named
-            raise VideoReadError(f"{self.name}: cannot open video ({type(error).__name__}: {error})") from error
+            reason = without_internals(str(error))
+            raise VideoReadError(f"{self.name}: cannot open video ({type(error).__name__}: {reason})") from error
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         indices = [int(i) for i in indices]
@@ -111,7 +135,37 @@ class VideoFrames:
             frames = self._reader.get_batch(indices).asnumpy()
             return torch.from_numpy(frames).permute(0, 3, 1, 2)
         except Exception as error:
-            raise VideoReadError(f"{self.name}: cannot decode frames {indices[:4]}... ({error})") from error
+            reason = without_internals(str(error))
+            raise VideoReadError(f"{self.name}: cannot decode frames {indices[:4]}... ({reason})") from error
+
+    def read_decodable(self, indices: Sequence[int], size: tuple[int, int]) -> dict[int, torch.Tensor]:
+        """Those of ``indices`` that decode, each uint8 (3, H, W), where a damaged clip loses some: in one batch
+        when every frame decodes, else frame by frame, leaving out those that fail. ``size`` is (width, height) as
+        the stream declares it; the first frame of another size raises FrameSizeChanged, before any later frame
+        is decoded (the batch's buffer is allocated at the declared size, a frame-by-frame read at each frame's)."""
+        indices = [int(i) for i in indices]
+        try:
+            frames = self.read(indices)
+        except VideoReadError:  # one bad frame fails the batch: find which
+            return self._read_one_by_one(indices, size)
+        if tuple(frames.shape[-1:-3:-1]) != size:
+            raise FrameSizeChanged(self.name, indices[0], size, (frames.shape[-1], frames.shape[-2]))
+        return dict(zip(indices, frames, strict=True))
+
+    def _read_one_by_one(self, indices: list[int], size: tuple[int, int]) -> dict[int, torch.Tensor]:
+        decoded = {}
+        for index in indices:
+            try:
+                if self.decoder_name == "torchcodec":
+                    frame = self._reader.get_frame_at(index).data  # sized as decoded, not as the stream declares
+                else:
+                    frame = torch.from_numpy(self._reader[index].asnumpy()).permute(2, 0, 1)
+            except Exception:  # decoders raise their own types; a frame that fails is left out
+                continue
+            if (frame.shape[-1], frame.shape[-2]) != size:
+                raise FrameSizeChanged(self.name, index, size, (frame.shape[-1], frame.shape[-2]))
+            decoded[index] = frame
+        return decoded
 
 
 def read_frames(source: VideoSource, indices: Sequence[int], decoder: Decoder = "torchcodec") -> torch.Tensor:

@@ -27,7 +27,15 @@ def _share_the_cores_between_workers() -> None:
 
 _share_the_cores_between_workers()
 
-from tests.factories import copy_release, make_clip, make_release, remove_shared_data, shared_by_workers  # noqa: E402
+from tests.factories import (  # noqa: E402
+    copy_release,
+    importable_space,
+    make_clip,
+    make_release,
+    remove_shared_data,
+    shared_by_workers,
+    write_card,
+)
 
 
 def pytest_collection_finish(session) -> None:
@@ -158,3 +166,22 @@ def hf_hub_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="module")
+def detector_dir(tmp_path_factory) -> Path:
+    """An untrained detector of the demo's kind with the demo's card (mini data, uncalibrated): the Space's plumbing
+    does not need a good one."""
+    from modeling import create_detector, save_detector
+
+    model, info = create_detector("mesoinception4_hp", pretrained=False, input_size=64, crop_pct=0.5)
+    return write_card(save_detector(model, info, tmp_path_factory.mktemp("space") / "detector"))
+
+
+@pytest.fixture(scope="module")
+def checker(detector_dir):
+    """The Space's ClipChecker serving ``detector_dir``, with a 5 MB and 30 s limit and the default sizes."""
+    importable_space()
+    from clip_check import ClipChecker, ClipLimits
+
+    return ClipChecker([str(detector_dir)], ClipLimits(max_megabytes=5, max_seconds=30), cam_frames=4)

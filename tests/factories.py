@@ -6,9 +6,11 @@ as fixtures.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +23,55 @@ from dataset_script.schema import ACTIONS
 
 if TYPE_CHECKING:
     import torch
+
+SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
+"""The Space's folder. Not a package (a top-level ``spaces`` would shadow the Hub's own), so its modules import
+with it on sys.path: ``importable_space()``."""
+
+
+def importable_space() -> Path:
+    """The Space's modules (``clip_check``, ``app``) importable as the Space itself imports them."""
+    if str(SPACE) not in sys.path:
+        sys.path.insert(0, str(SPACE))
+    return SPACE
+
+
+def write_card(
+    folder: Path,
+    kind: str | None = None,
+    temperature: float | None = None,
+    dataset: str = "demo_output/deepfake_mnist_plus",
+    split_protocol: str = "identity",
+) -> Path:
+    """The model card (and config.json temperature) that training/train.py writes, for a detector in ``folder``;
+    ``kind`` is the training data's kind, the mini's by default."""
+    from training.calibration import Calibration
+    from training.model_card import SYNTHETIC_MINI, ModelCard, TrainingData
+
+    calibration = Calibration(
+        temperature,
+        "40 frames of the validation split",
+        test_ece={"raw": {"before": 0.21, **({"after": 0.04} if temperature else {})}},
+    )
+    card = ModelCard(
+        model_id=folder.name, architecture="mesoinception4_hp", input_size=64, crop_pct=0.5, init="random",
+        dataset=dataset, data_config="raw", split_protocol=split_protocol, recipe={},
+        train_counts={"real": 9, "fake": 9},
+        test_metrics={"raw": {"frame_accuracy": 0.9, "video_accuracy": 0.875, "video_auc": 0.9375}},
+        training_data=TrainingData(kind or SYNTHETIC_MINI, "set by the test"), calibration=calibration,
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text(card.render())
+    if temperature is not None:
+        config_path = folder / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        config_path.write_text(json.dumps({**config, "calibration_temperature": temperature}))
+    return folder
+
+
+def ffmpeg(*args: str) -> None:
+    """An ffmpeg command that overwrites its output and says nothing unless it fails."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
 def make_clip(path: Path, frames: int = 16, size: int = 64, seed: int = 0, fps: int = 25) -> Path:

@@ -17,19 +17,15 @@ import pytest
 import timm
 import torch
 
-SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
-sys.path.insert(0, str(SPACE))
+from tests.factories import ffmpeg, importable_space, write_card
+
+SPACE = importable_space()
 
 from clip_check import ClipChecker, ClipLimits, ClipRejected, read_detector_card  # noqa: E402
 
 from dataset_script.frames import normalise_frames  # noqa: E402
 from modeling import create_detector, save_detector  # noqa: E402
-from training.calibration import Calibration  # noqa: E402
-from training.model_card import GENERATED, SYNTHETIC_MINI, ModelCard, TrainingData  # noqa: E402
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+from training.model_card import GENERATED, SYNTHETIC_MINI  # noqa: E402
 
 
 def frame_fake_probabilities(detector_dir: Path, crops: list[np.ndarray]) -> np.ndarray:
@@ -51,48 +47,6 @@ def expected_verdict(detector_dir: Path, report) -> str:
     return "fake" if probabilities.mean() >= 0.5 else "real"
 
 
-def write_card(
-    folder: Path,
-    kind: str = SYNTHETIC_MINI,
-    temperature: float | None = None,
-    dataset: str = "demo_output/deepfake_mnist_plus",
-    split_protocol: str = "identity",
-) -> Path:
-    """The model card (and config.json temperature) that training/train.py writes, for a detector in ``folder``."""
-    calibration = Calibration(
-        temperature,
-        "40 frames of the validation split",
-        test_ece={"raw": {"before": 0.21, **({"after": 0.04} if temperature else {})}},
-    )
-    card = ModelCard(
-        model_id=folder.name, architecture="mesoinception4_hp", input_size=64, crop_pct=0.5, init="random",
-        dataset=dataset, data_config="raw", split_protocol=split_protocol, recipe={},
-        train_counts={"real": 9, "fake": 9},
-        test_metrics={"raw": {"frame_accuracy": 0.9, "video_accuracy": 0.875, "video_auc": 0.9375}},
-        training_data=TrainingData(kind, "set by the test"), calibration=calibration,
-    )  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "README.md").write_text(card.render())
-    if temperature is not None:
-        config_path = folder / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-        config_path.write_text(json.dumps({**config, "calibration_temperature": temperature}))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def detector_dir(tmp_path_factory) -> Path:
-    """An untrained detector of the demo's kind with the demo's card (mini data, uncalibrated): the Space's plumbing
-    does not need a good one."""
-    model, info = create_detector("mesoinception4_hp", pretrained=False, input_size=64, crop_pct=0.5)
-    return write_card(save_detector(model, info, tmp_path_factory.mktemp("space") / "detector"))
-
-
-@pytest.fixture(scope="module")
-def checker(detector_dir) -> ClipChecker:
-    return ClipChecker([str(detector_dir)], ClipLimits(max_megabytes=5, max_seconds=30), cam_frames=4)
-
-
 @pytest.fixture(scope="module")
 def mini_clips(smoke_mini_repo) -> dict[str, Path]:
     return {"real": smoke_mini_repo / "raw" / "real" / "00000.mp4",
@@ -110,8 +64,10 @@ def bad_clips(tmp_path_factory, mini_clips) -> dict[str, Path]:
     whole = mini_clips["real"].read_bytes()
     made["truncated"] = folder / "truncated.mp4"
     made["truncated"].write_bytes(whole[: len(whole) // 3])
-    made["zero frames"] = folder / "no_frames.y4m"  # a valid video stream header and not one frame after it
-    made["zero frames"].write_text("YUV4MPEG2 W64 H64 F25:1 Ip A1:1 C420jpeg\n")
+    fragmented = folder / "fragmented.mp4"  # its moov holds the track and no sample; fragments hold the frames
+    ffmpeg("-i", str(mini_clips["real"]), "-c", "copy", "-movflags", "frag_keyframe+empty_moov", str(fragmented))
+    made["zero frames"] = folder / "no_frames.mp4"  # a valid video stream header and not one frame after it
+    made["zero frames"].write_bytes(fragmented.read_bytes().split(b"moof")[0][:-4])
     made["no face"] = folder / "pattern.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=256x256:r=25:d=1", "-pix_fmt", "yuv420p", str(made["no face"]))
     made["several faces"] = folder / "two_people.mp4"
@@ -130,7 +86,7 @@ def bad_clips(tmp_path_factory, mini_clips) -> dict[str, Path]:
 
 
 EXPECTED_MESSAGES = {
-    "not a video": "not a readable video",
+    "not a video": "not a video file of an accepted format",
     "zero-byte": "zero-byte",
     "truncated": "truncated",
     "zero frames": "no frames",
@@ -238,7 +194,7 @@ def test_loads_and_checks_called_from_any_thread_run_on_one_thread(detector_dir,
 
         monkeypatch.setattr(clip_check, name, recorded)
 
-    for name in ("detector", "read_metadata", "detect_at_key_frames"):
+    for name in ("detector", "read_clip", "detect_at_key_frames"):
         on_record(name)
     checker = ClipChecker([str(detector_dir)], cam_frames=1)
     callers, reports = {threading.get_ident()}, [checker.check(mini_clips["real"])]
@@ -257,7 +213,7 @@ def test_loads_and_checks_called_from_any_thread_run_on_one_thread(detector_dir,
     caller.join()
     assert [report.verdict in ("real", "fake") for report in reports] == [True, True]
     assert len(rejections) == 1 and "unknown model 'nobody'" in rejections[0]
-    assert set(workers) == {"detector", "read_metadata", "detect_at_key_frames"}
+    assert set(workers) == {"detector", "read_clip", "detect_at_key_frames"}
     (worker,) = set.union(*workers.values())
     assert len(callers) == 2 and worker not in callers
 
@@ -311,7 +267,7 @@ def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(
     assert f"**{label['label']}**: fake score 0." in about and "not a probability" in about
     assert "means nothing" in about and "`demo_output/deepfake_mnist_plus`" in about
     assert len(gallery) == 16 and "Frames used:** 16" in details  # 8 crops and their CAMs
-    with pytest.raises(Exception, match="not a readable video"):
+    with pytest.raises(Exception, match="not a video file of an accepted format"):
         client.predict(handle_file(str(bad_clips["not a video"])), False, api_name="/predict")
     with pytest.raises(Exception, match="already a face crop"):
         client.predict(handle_file(str(bad_clips["no face"])), False, api_name="/predict")

@@ -70,7 +70,18 @@ def verdict_text(report: CheckReport, card: DetectorCard) -> str:
     else:
         number = (f"**{report.verdict}**: fake score {report.fake_score:.2f} (0 to 1, 0.5 the threshold). A score, "
                   "not a probability: this detector has no calibration temperature")  # fmt: skip
+    if report.frames_missing:
+        number += f".\n\n**{missing_frames(report)}**"
     return number + "\n\n" + card.provenance()
+
+
+def missing_frames(report: CheckReport) -> str:
+    """What a damaged clip lost, in a sentence; empty when every frame asked for decoded."""
+    if not report.frames_missing:
+        return ""
+    missing, asked = len(report.frames_missing), report.frames_asked
+    return (f"{missing} of the {asked} frames asked for could not be decoded (the file is damaged or truncated): the "
+            f"verdict rests on the other {asked - missing}")  # fmt: skip
 
 
 def score_plot(report: CheckReport) -> gr.LinePlot:
@@ -109,6 +120,8 @@ def details(report: CheckReport) -> str:
     ]
     if report.frames_with_several_faces:
         lines.append(f"**Frames left out, several faces and no main one:** {len(report.frames_with_several_faces)}")
+    if report.frames_missing:
+        lines.append(f"**Frames missing:** {', '.join(map(str, report.frames_missing))}: {missing_frames(report)}")
     lines.append("**Time:** " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in report.seconds.items()))
     return "\n\n".join(line for line in lines if line)
 

@@ -2,7 +2,8 @@
 the verdict, and class activation maps; and what each detector's model card says it was trained on. ``app.py``
 puts a Gradio face on it; nothing here imports Gradio.
 
-Every way a clip can be unusable ends in ClipRejected with a message that says what was wrong and what to do.
+Every way a clip can be unusable ends in ClipRejected with a message that says what was wrong and what to do;
+``clip_upload`` reads the upload as hostile.
 A detector's output is a probability only where its config.json carries the ``calibration_temperature`` that
 training fitted on validation frames; otherwise it is a score, and the report says so.
 """
@@ -22,18 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from clip_upload import ClipLimits, ClipRejected, DecodedClip, read_clip
 
 from dataset_script.faces import FaceDetector, FaceError, crop_face, detect_at_key_frames, main_face
-from dataset_script.frames import (
-    VideoFrames,
-    VideoReadError,
-    evenly_spaced_indices,
-    fit_frames_uint8,
-    keep_freed_memory,
-    normalise_frames,
-)
-from dataset_script.probe import VideoMetadata, VideoProbeError, read_metadata
-from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
+from dataset_script.frames import evenly_spaced_indices, fit_frames_uint8, keep_freed_memory, normalise_frames
+from dataset_script.probe import VideoMetadata
 from modeling import detector, fake_probability, timm_model_of
 from modeling.cam import class_activation_maps, overlay
 
@@ -43,35 +37,6 @@ MODEL_ENV = "DETECTOR_MODEL"
 """Comma-separated detectors to serve when ``--model`` is not given."""
 DEFAULT_MODEL = "demo_output/detector"
 """What ``make demo`` trains."""
-
-
-class ClipRejected(ValueError):
-    """A clip that cannot be checked; the message is for the person who uploaded it."""
-
-
-@dataclass(frozen=True)
-class ClipLimits:
-    max_megabytes: float = 50.0
-    max_seconds: float = 60.0
-    min_side: int = 64
-    max_width: int = 1920
-    max_height: int = 1920
-
-    def check(self, path: Path, metadata: VideoMetadata) -> None:
-        megabytes = path.stat().st_size / 1e6
-        if megabytes > self.max_megabytes:
-            raise ClipRejected(f"the file is {megabytes:.0f} MB, over the {self.max_megabytes:g} MB limit: "
-                               "trim or re-encode it")  # fmt: skip
-        width, height = metadata.width, metadata.height
-        if min(width, height) < self.min_side:
-            raise ClipRejected(f"the video is {width}x{height}, too small to hold a face a detector can judge "
-                               f"(at least {self.min_side} pixels a side)")  # fmt: skip
-        if width > self.max_width or height > self.max_height:
-            raise ClipRejected(f"the video is {width}x{height}, over the {self.max_width}x{self.max_height} limit: "
-                               "downscale it first, e.g. `ffmpeg -i in.mp4 -vf scale=-2:720 out.mp4`")  # fmt: skip
-        if metadata.duration > self.max_seconds:
-            raise ClipRejected(f"the clip lasts {metadata.duration:.0f} s, over the {self.max_seconds:g} s limit: "
-                               f"trim it, e.g. `ffmpeg -i in.mp4 -t {self.max_seconds:g} out.mp4`")  # fmt: skip
 
 
 SYNTHETIC_MINI = "synthetic_mini"
@@ -219,6 +184,9 @@ class CheckReport:
     metadata: VideoMetadata | None = None
     calibrated: bool = False
     """Whether the scores are temperature-scaled probabilities; if not, they are scores and nothing more."""
+    frames_asked: int = 0
+    frames_missing: list[int] = field(default_factory=list)
+    """Frames asked for that did not decode: the verdict rests on the others."""
 
     @property
     def verdict(self) -> str:
@@ -247,7 +215,7 @@ class ClipChecker:
     check took 25 to 30 % longer than the same check on the thread that loaded its models. Running checks one at a
     time loses nothing, as each uses every core."""
 
-    def __init__(self, models: Sequence[str], limits: ClipLimits = ClipLimits(), device: str = "cpu",
+    def __init__(self, models: Sequence[str], limits: ClipLimits | None = None, device: str = "cpu",
                  cam_frames: int = 8, face_stride: int | None = 4):  # fmt: skip
         """``face_stride``: MTCNN on every such frame of the 32 and the last, the faces between interpolated where
         two agree (``detect_at_key_frames``); None detects on every frame (``benchmarks.space_latency``'s
@@ -258,7 +226,7 @@ class ClipChecker:
         # the OS and fault its pages in anew, a sixth of a check's time on 2 cores
         keep_freed_memory()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-check")
-        self.limits, self.device, self.cam_frames = limits, torch.device(device), cam_frames
+        self.limits, self.device, self.cam_frames = limits or ClipLimits(), torch.device(device), cam_frames
         self.face_stride = face_stride
         self.detectors = self._on_own_thread(self._load_detectors, models)
         self.cards = {name: read_detector_card(name) for name in models}
@@ -292,27 +260,11 @@ class ClipChecker:
             self._faces = FaceDetector(self.device)
         return self._faces
 
-    def read(self, path: Path, clock: _Stopwatch) -> tuple[VideoMetadata, np.ndarray, torch.Tensor]:
+    def read(self, path: Path, clock: _Stopwatch) -> DecodedClip:
         started = time.perf_counter()
-        try:
-            metadata = read_metadata(path)
-        except VideoProbeError as error:
-            reason = str(error).replace(f"{path}: ", "")
-            if reason.startswith("not a readable video"):
-                reason += ": it may be truncated or corrupt, or not a video at all"
-            raise ClipRejected(f"{reason}; upload a complete MP4, WebM, MOV or AVI video") from error
-        self.limits.check(path, metadata)
-        try:
-            video = VideoFrames(str(path), self.decoder)
-            if video.num_frames == 0:
-                raise ClipRejected("the video has no frames")
-            indices = evenly_spaced_indices(video.num_frames, EVAL_FRAMES_PER_VIDEO)
-            frames = video.read(indices)
-        except VideoReadError as error:
-            raise ClipRejected(f"the video cannot be decoded; it may be truncated or corrupt "
-                               f"({str(error).replace(str(path), 'file')})") from error  # fmt: skip
+        clip = read_clip(path, self.limits, self.decoder)
         clock.lap("decode", started)
-        return metadata, indices, frames
+        return clip
 
     def crop_faces(self, frames: torch.Tensor, indices: np.ndarray, clock: _Stopwatch):
         started = time.perf_counter()
@@ -355,12 +307,12 @@ class ClipChecker:
         inner, cfg = self.detectors[model_name]
         clock = _Stopwatch()
         path = Path(path)
-        metadata, indices, frames = self.read(path, clock)
+        clip = self.read(path, clock)
         without, several = [], []
         if already_cropped:
-            crops, kept = frames, indices
+            crops, kept = clip.frames, clip.indices
         else:
-            crops, kept, without, several = self.crop_faces(frames, indices, clock)
+            crops, kept, without, several = self.crop_faces(clip.frames, clip.indices, clock)
         started = time.perf_counter()
         pixels = normalise_frames(crops, cfg).to(self.device)
         temperature = self.cards[model_name].temperature
@@ -374,8 +326,9 @@ class ClipChecker:
                    for index, score, crop in zip(kept, scores, crops, strict=True)]  # fmt: skip
         for position, cam in zip(shown, cams, strict=True):
             results[position].cam = overlay(_model_view(crops[position], cfg), cam)
-        return CheckReport(model_name, float(scores.mean()), results, without, several, clock.seconds, metadata,
-                           calibrated=temperature is not None)  # fmt: skip
+        return CheckReport(model_name, float(scores.mean()), results, without, several, clock.seconds, clip.metadata,
+                           calibrated=temperature is not None, frames_asked=clip.frames_asked,
+                           frames_missing=clip.frames_missing)  # fmt: skip
 
 
 def _model_view(crop: torch.Tensor, cfg: dict) -> np.ndarray:
