@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False
 DEMO_DIR ?= demo_output
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q
+
+# The inner loop: what a developer runs after each change (docs/testing.md says what each tier covers).
+test-fast: $(STAMP)
+	$(OFFLINE) $(PY) -m pytest -q -m "not slow and not browser and not gpu"
 
 bench: $(STAMP)
 	$(OFFLINE) $(PY) -m benchmarks

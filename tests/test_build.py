@@ -24,6 +24,7 @@ from tests.factories import copy_release, damage_inside, make_clip, make_release
 PER_FOLDER = 7  # 5 train, 1 validation, 1 test per folder
 
 
+@pytest.mark.slow
 def test_all_33_configs_load_with_expected_split_sizes(built_repo, monkeypatch):
     monkeypatch.chdir(built_repo.parent)
     names = get_dataset_config_names("deepfake_mnist_plus")

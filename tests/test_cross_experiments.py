@@ -32,6 +32,7 @@ def option(argv: list[str], name: str) -> str:
     return argv[len(argv) - 1 - argv[::-1].index(f"--{name}") + 1]
 
 
+@pytest.mark.slow
 def test_table2_trains_on_the_other_dataset_and_fine_tunes_the_main_detector(built_repo, tmp_path,
                                                                               recorded_training):  # fmt: skip
     out = tmp_path / "experiments"
@@ -85,6 +86,7 @@ def test_table2_says_what_is_missing(built_repo, tmp_path):
               "--out", str(tmp_path)])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_unseen_generator_scores_each_action_on_both_generators(built_repo, tmp_path):
     out = tmp_path / "experiments"
     record = main(["unseen_generator", "--dataset_name", str(built_repo), "--unseen_dataset_name", str(built_repo),
@@ -105,6 +107,7 @@ def test_unseen_generator_scores_each_action_on_both_generators(built_repo, tmp_
         assert seen.strip() == unseen.strip()
 
 
+@pytest.mark.slow
 def test_cross_dataset_tests_on_each_named_repo(built_repo, tmp_path):
     out = tmp_path / "experiments"
     record = main(["cross_dataset", "--dataset_name", str(built_repo), "--train_config", "c23",

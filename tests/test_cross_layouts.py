@@ -133,6 +133,7 @@ def _splits_csv(repo: Path) -> dict[str, dict]:
         return {row["video_id"]: row for row in csv.DictReader(handle)}
 
 
+@pytest.mark.slow
 def test_faceforensics_configs_labels_and_splits_are_as_the_split_files_say(faceforensics_repo):
     names = get_dataset_config_names(str(faceforensics_repo))
     assert sorted(names) == sorted(["raw", "c23", *(f"{q}-{m}" for q in ("raw", "c23") for m in METHODS)])
@@ -158,6 +159,7 @@ def test_faceforensics_configs_labels_and_splits_are_as_the_split_files_say(face
         assert (fake["driving_id"], fake["source_id"], fake["action"]) == ("000", "001", None)
 
 
+@pytest.mark.slow
 def test_crops_are_256_lossless_with_one_box_for_every_quality_and_the_face_inside(faceforensics_repo):
     source = Path(json.loads((faceforensics_repo / "build_info.json").read_text())["config"]["source"])
     rows = _splits_csv(faceforensics_repo)
@@ -181,6 +183,7 @@ def test_crops_are_256_lossless_with_one_box_for_every_quality_and_the_face_insi
             assert torch.equal(stored, crop_face(full.read(range(FRAMES)), box, 256, margin=0.0)), (video_id, quality)
 
 
+@pytest.mark.slow
 def test_a_rebuild_reuses_finished_crops(faceforensics_source, faceforensics_repo):
     crops = {path: path.stat().st_mtime_ns for path in faceforensics_repo.glob("c23/*/*.mp4")}
     build(BuildConfig(source=faceforensics_source, out=faceforensics_repo, progress=False, workers=1, device="cpu"))
@@ -213,6 +216,7 @@ def test_one_cpu_worker_crops_on_the_calling_thread(faceforensics_source, tmp_pa
     assert all(VideoFrames(tmp_path / f"{name}.mp4").num_frames == FRAMES for name in names)
 
 
+@pytest.mark.slow
 def test_celeb_df_test_list_means_1_real_0_fake_and_validation_is_carved_by_identity(celeb_df_repo):
     assert get_dataset_config_names(str(celeb_df_repo)) == ["raw"]
     dataset = load_dataset(str(celeb_df_repo), "raw")

@@ -58,6 +58,7 @@ def experiments_folder(cell_store, tmp_path):
     return make
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_experiment_writes_its_table_plot_and_record(built_repo, experiments_folder, name):
     out = experiments_folder(smoke_experiment(name).cells)
@@ -79,6 +80,7 @@ def test_experiment_writes_its_table_plot_and_record(built_repo, experiments_fol
         assert set(cell["test"]) >= set(cell["test_configs"])
 
 
+@pytest.mark.slow
 def test_a_finished_cell_is_not_trained_again(built_repo, tmp_path, monkeypatch):
     import training.train
 
@@ -92,6 +94,7 @@ def test_a_finished_cell_is_not_trained_again(built_repo, tmp_path, monkeypatch)
     assert main(argv)["cells"] == first["cells"]
 
 
+@pytest.mark.slow
 def test_the_report_puts_every_result_next_to_the_papers_numbers(built_repo, experiments_folder, tmp_path):
     out = experiments_folder(smoke_experiment("table3").cells)
     main(["table3", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out)])
@@ -107,6 +110,7 @@ def test_the_report_puts_every_result_next_to_the_papers_numbers(built_repo, exp
     assert "| Resnet152 | 79.23 | 68.12 | 82.33 | 73.6 | 76.72 | 76.69 |" in empty  # Table 4 even before ours
 
 
+@pytest.mark.slow
 def test_qualities_narrow_an_experiment_to_some_training_qualities(built_repo, experiments_folder):
     raw_cells = [cell for cell in smoke_experiment("figure3", (5,)).cells if cell.train_config == "raw"]
     out = experiments_folder(raw_cells)

@@ -203,6 +203,7 @@ def test_the_best_reference_frame_is_the_pose_closest_to_the_source():
     assert best_reference_frame((square * 0.5)[None], driving) == 1  # size and place do not matter
 
 
+@pytest.mark.slow
 def test_animating_from_a_reference_frame_equals_the_demos_forwards_and_backwards_passes(networks):
     """The FOMM demo's --find_best_frame animates driving[best:] and driving[:best + 1] reversed, each from its first
     frame, and joins them; ``animate(reference_frame=best)`` (what generate.py's --best_frame uses) must match."""

@@ -90,6 +90,7 @@ def test_jobs_have_stable_ids_and_every_shard_split_keeps_each_job_once(inputs, 
             assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
+@pytest.mark.slow
 def test_paper_pairing_real_clips_from_sources_and_identity_patterns(inputs, tmp_path):
     driving = tmp_path / "driving" / "blink"
     driving.mkdir(parents=True)
@@ -237,6 +238,7 @@ def two_process_run(inputs, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_under_accelerate_run_each_job_exactly_once(inputs, two_process_run):
     out = two_process_run
     jobs = plan_jobs(inputs / "sources", inputs / "driving")
@@ -252,6 +254,7 @@ def test_two_processes_under_accelerate_run_each_job_exactly_once(inputs, two_pr
     assert record["frames"] == 12 and record["fps"] == 25
 
 
+@pytest.mark.slow
 def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
     from datasets import load_dataset
 
@@ -266,6 +269,7 @@ def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
         assert row["video"].get_frames_at([0]).data.shape[-2:] == (256, 256)  # the release's face crops
 
 
+@pytest.mark.slow
 def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run, tmp_path, caplog):
     out = tmp_path / "generated"
     args = ("--backend", "warp", "--sources", str(inputs / "sources"), "--driving", str(inputs / "driving"),
@@ -292,6 +296,7 @@ def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run,
     assert f"{len(finished_before)} of 8 jobs were finished before this run" in output
 
 
+@pytest.mark.slow
 def test_bad_inputs_and_failed_checks_are_recorded_not_dropped(tmp_path, inputs):
     from generation.fomm import build_vox256
     from tests.factories import write_official_style_checkpoint

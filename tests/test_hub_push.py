@@ -22,6 +22,7 @@ def hub(monkeypatch, tmp_path):
         yield stand_in
 
 
+@pytest.mark.slow
 def test_push_to_hub_round_trip(hub, tmp_path, small_release, built_repo):
     out = tmp_path / "deepfake_mnist_plus"
     # a copy of the session's build of the same release: the build below reuses its encodes (it would make the very

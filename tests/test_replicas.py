@@ -60,6 +60,7 @@ def _splits(root: Path) -> dict[str, list[list[str]]]:
     return {split: json.loads((root / "splits" / f"{split}.json").read_text()) for split in ("train", "val", "test")}
 
 
+@pytest.mark.slow
 def test_faceforensics_has_the_release_layout(ffpp):
     pairs = [pair for pairs in _splits(ffpp).values() for pair in pairs]
     ids = [f"{index:03d}" for index in range(FF_SIZE.people)]
@@ -77,6 +78,7 @@ def test_faceforensics_has_the_release_layout(ffpp):
     assert "synthetic" in note and '"seed": 0' in note
 
 
+@pytest.mark.slow
 def test_split_files_cover_every_pair_once_and_name_existing_videos(ffpp):
     splits = _splits(ffpp)
     assert [len(splits[split]) for split in ("train", "val", "test")] == [1, 1, 1]
@@ -92,6 +94,7 @@ def test_split_files_cover_every_pair_once_and_name_existing_videos(ffpp):
                     assert (ffpp / f"manipulated_sequences/{method}/c23/videos/{target}_{source}.mp4").exists()
 
 
+@pytest.mark.slow
 def test_celeb_df_has_the_release_layout_and_its_test_list_labels_real_1(celebdf):
     videos = _videos(celebdf)
     real = {v for v in videos if re.fullmatch(r"Celeb-real/id\d+_\d{4}\.mp4", v)}
@@ -117,6 +120,7 @@ def test_celeb_df_has_the_release_layout_and_its_test_list_labels_real_1(celebdf
     assert "1 = real and 0 = fake" in (celebdf / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_c23_and_c40_are_ffpp_compressions_of_raw(ffpp, tmp_path):
     for relative in ("original_sequences/youtube/{}/videos/000.mp4", "manipulated_sequences/FaceSwap/{}/videos/"
                      + next((ffpp / "manipulated_sequences/FaceSwap/raw/videos").glob("*.mp4")).name):  # fmt: skip
@@ -132,6 +136,7 @@ def test_c23_and_c40_are_ffpp_compressions_of_raw(ffpp, tmp_path):
         assert (_all_frames(c40) - raw_frames).abs().mean() > (_all_frames(c23) - raw_frames).abs().mean()
 
 
+@pytest.mark.slow
 def test_one_quality_alone_is_byte_identical_and_reruns_finish_what_is_missing(ffpp, tmp_path):
     alone = faceforensics.write_faceforensics(tmp_path / "c23", "smoke", seed=0, qualities=["c23"], progress=False)
     assert _videos(alone) == {v for v in _videos(ffpp) if "/c23/" in v}
@@ -153,6 +158,7 @@ def test_one_quality_alone_is_byte_identical_and_reruns_finish_what_is_missing(f
         faceforensics.write_faceforensics(ffpp, "smoke", seed=1, progress=False)
 
 
+@pytest.mark.slow
 def test_mtcnn_finds_the_face_in_real_videos_and_nearly_all_fakes(ffpp, celebdf):
     real = [ffpp / f"original_sequences/youtube/c23/videos/{video:03d}.mp4" for video in range(3)]
     real += sorted(celebdf.glob("*-real/*.mp4"))[::4]
@@ -182,6 +188,7 @@ def _take_and_masks(ffpp, target: str, region: str):
     return clip, mask
 
 
+@pytest.mark.slow
 def test_each_manipulation_changes_its_region_and_nothing_far_from_it(ffpp):
     target = "000"
     clip, face = _take_and_masks(ffpp, target, "face")

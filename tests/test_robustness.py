@@ -102,6 +102,7 @@ def test_level_zero_reads_what_evaluation_reads(clip_factory):
     assert torch.equal(noisy[0], noisy[1]) and not torch.equal(noisy[0], plain)
 
 
+@pytest.mark.slow
 def test_robustness_at_smoke_scale_writes_its_table_plot_and_record(built_repo, tmp_path, monkeypatch):
     out = tmp_path / "experiments"
     record = main(["robustness", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out),

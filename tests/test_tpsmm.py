@@ -254,6 +254,7 @@ def generation_inputs(tmp_path_factory) -> Path:
     return made.root
 
 
+@pytest.mark.slow
 def test_the_backend_end_to_end_through_generate_into_a_built_dataset(generation_inputs, checkpoint, tmp_path):
     from datasets import load_dataset
 
@@ -287,6 +288,7 @@ def test_the_backend_end_to_end_through_generate_into_a_built_dataset(generation
             assert (row["method"] or "") == ("TPSMM" if row["label"] == 1 else "")
 
 
+@pytest.mark.slow
 def test_the_backend_animates_in_the_mode_asked_for_and_refuses_one_it_cannot(checkpoint, tmp_path):
     from generation.backends import BackendOptions, backend_class, create_backend
 

@@ -205,6 +205,7 @@ def test_each_paper_model_builds_as_training_does_and_runs_forward(name):
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINED_PAPER_MODELS)
 def test_each_paper_model_trains_a_step_on_the_smoke_mini(smoke_mini_repo, tmp_path, name):
     out = tmp_path / name
@@ -218,6 +219,7 @@ def test_each_paper_model_trains_a_step_on_the_smoke_mini(smoke_mini_repo, tmp_p
     assert "paper_input_size: " + str(PAPER_MODELS[name]) in (out / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_training_saves_a_detector_with_test_metrics_that_loads_in_transformers_and_timm(smoke_mini_repo, tmp_path):
     out = tmp_path / "meso"
     metrics = main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
@@ -244,6 +246,7 @@ def _train_command(repo: Path, out: Path, *extra: str) -> list[str]:
             "--output_dir", str(out), "--test_config_names", "none", *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_mini_repo, tmp_path, caplog):
     out = tmp_path / "killed"
     slow = ["--max_steps", "12", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no",
@@ -268,6 +271,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_mini_repo, tmp_path
     assert final["global_step"] == 12 and (out / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_two_processes_through_accelerate_on_cpu(smoke_mini_repo, tmp_path):
     out = tmp_path / "ddp"
     accelerate = Path(sys.executable).with_name("accelerate")
@@ -284,6 +288,7 @@ def test_two_processes_through_accelerate_on_cpu(smoke_mini_repo, tmp_path):
     assert (out / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_push_to_hub_sends_the_finished_folder_to_a_stand_in_hub(smoke_mini_repo, tmp_path, monkeypatch):
     out = tmp_path / "pushed"
     with StandIn() as hub:
@@ -302,6 +307,7 @@ def test_push_to_hub_sends_the_finished_folder_to_a_stand_in_hub(smoke_mini_repo
         assert "lab/meso-smoke" in stored["README.md"].decode()
 
 
+@pytest.mark.slow
 def test_mixed_quality_training_tests_on_each_quality(built_repo, tmp_path):
     out = tmp_path / "mixed"
     metrics = main(["--preset", "smoke", "--dataset_name", str(built_repo), "--dataset_config_name", "mixed", *TINY,
@@ -330,6 +336,7 @@ def test_resume_skips_and_removes_a_checkpoint_that_a_kill_cut_short(tmp_path):
 # --- what the card says of the data, and calibration -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(smoke_mini_repo, tmp_path):
     from huggingface_hub import ModelCard
 
