@@ -198,20 +198,20 @@ def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, galle
                 time.sleep(0.5)
         fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "predict")
         client = Client(url, verbose=False, download_files=False)
-        client.predict(handle_file(str(clip)), False, api_name="/predict")  # warm-up: MTCNN loads here
+        client.predict(handle_file(str(clip)), "whole_frame", api_name="/predict")  # warm-up: MTCNN loads here
         runs, through_client, bare_runs = [], [], []
         for _ in range(rounds):
             bare_runs.append(bare())  # the server idles meanwhile
             seconds, (*_, details) = browser_request(url, clip, fn_index)
             runs.append((seconds, app_stages(details)))
             started = time.perf_counter()
-            client.predict(handle_file(str(clip)), False, api_name="/predict")
+            client.predict(handle_file(str(clip)), "whole_frame", api_name="/predict")
             through_client.append(time.perf_counter() - started)
         total, stages = min(runs, key=lambda run: run[0])
 
         def one_request(_: int) -> float:
             started = time.perf_counter()
-            Client(url, verbose=False, download_files=False).predict(handle_file(str(clip)), False, api_name="/predict")
+            Client(url, verbose=False, download_files=False).predict(handle_file(str(clip)), "whole_frame", api_name="/predict")
             return time.perf_counter() - started
 
         with ThreadPoolExecutor(requests) as pool:

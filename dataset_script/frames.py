@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .files import atomic_path
 from .probe import without_internals
 from .schema import EVAL_FRAMES_PER_VIDEO
+from .upload_augment import UPLOADS
 
 Decoder = Literal["torchcodec", "decord"]
 VideoSource = str | Path | bytes | dict | io.BufferedIOBase
@@ -251,12 +252,14 @@ class FrameCache:
         self.directory = Path(directory)
 
     @staticmethod
-    def geometry(pretrained_cfg: dict) -> str:
+    def geometry(pretrained_cfg: dict | None) -> str:
+        if pretrained_cfg is None:
+            return "as-decoded"
         _, height, width = pretrained_cfg.get("input_size", (3, 224, 224))
         crop_pct = float(pretrained_cfg.get("crop_pct") or 1.0)
         return f"{height}x{width}-crop{crop_pct:g}-{pretrained_cfg.get('interpolation') or 'bilinear'}"
 
-    def path(self, source: VideoSource, pretrained_cfg: dict) -> Path:
+    def path(self, source: VideoSource, pretrained_cfg: dict | None) -> Path:
         encoded = _as_decoder_input(source, want_file_object=False)
         if isinstance(encoded, bytes):
             identity = hashlib.sha1(encoded).hexdigest()
@@ -266,12 +269,15 @@ class FrameCache:
         key = hashlib.sha1(identity.encode()).hexdigest()[:24]
         return self.directory / self.geometry(pretrained_cfg) / f"{key}.npy"
 
-    def frames(self, source: VideoSource, pretrained_cfg: dict, decoder: Decoder = "torchcodec") -> np.ndarray:
-        """All frames of ``source`` at the input geometry, uint8 (N, 3, h, w), memory-mapped from the cache."""
+    def frames(self, source: VideoSource, pretrained_cfg: dict | None, decoder: Decoder = "torchcodec") -> np.ndarray:
+        """All frames of ``source`` at the input geometry (None: as decoded), uint8 (N, 3, h, w), memory-mapped
+        from the cache."""
         path = self.path(source, pretrained_cfg)
         if not path.exists():
             video = VideoFrames(source, decoder)
-            fitted = fit_frames_uint8(video.read(range(video.num_frames)), pretrained_cfg)
+            fitted = video.read(range(video.num_frames))
+            if pretrained_cfg is not None:
+                fitted = fit_frames_uint8(fitted, pretrained_cfg)
             with atomic_path(path, per_process=True) as partial:  # processes may fill the same entry at once
                 np.save(partial, fitted.numpy())
         return np.load(path, mmap_mode="r")
@@ -297,7 +303,8 @@ class FrameSampler:
     cache: FrameCache | None = None
     """Read frames from a FrameCache (filled on first use) instead of decoding every time."""
     augment: bool = False
-    """Training only: ``augment_frames`` on each video's frames."""
+    """Training only: each video's whole face crops through an upload's life (``upload_augment.UPLOADS``), then
+    fitted to the model's input and mirrored and colour-scaled (``augment_frames``)."""
 
     def _indices(self, num_frames: int, name: str) -> np.ndarray:
         if num_frames < max(1, self.min_frames):
@@ -307,16 +314,22 @@ class FrameSampler:
         return evenly_spaced_indices(num_frames, self.frames_per_video)
 
     def sample(self, source: VideoSource) -> torch.Tensor:
+        augmenting = self.train and self.augment
+        # an upload's resampling and re-encoding happen to the whole crop, before the model's own resize and crop
+        geometry = None if augmenting else self.pretrained_cfg
         if self.cache is not None:
-            cached = self.cache.frames(source, self.pretrained_cfg, self.decoder)
+            cached = self.cache.frames(source, geometry, self.decoder)
             indices = self._indices(len(cached), _describe(source))
-            fitted = torch.from_numpy(np.ascontiguousarray(cached[indices]))
+            frames = torch.from_numpy(np.ascontiguousarray(cached[indices]))
+            fitted = frames if geometry is not None else None
         else:
             video = VideoFrames(source, self.decoder)
             indices = self._indices(video.num_frames, video.name)
-            fitted = fit_frames(video.read(indices), self.pretrained_cfg)
-        if self.train and self.augment:
-            fitted = augment_frames(fitted, self.generator)
+            frames, fitted = video.read(indices), None
+        if augmenting:
+            fitted = augment_frames(fit_frames(UPLOADS(frames, self.generator), self.pretrained_cfg), self.generator)
+        elif fitted is None:
+            fitted = fit_frames(frames, self.pretrained_cfg)
         return standardise_frames(fitted, self.pretrained_cfg)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:

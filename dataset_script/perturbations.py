@@ -134,12 +134,18 @@ def gaussian_blur(frames: torch.Tensor, kernel: float, generator: torch.Generato
     half = size // 2
     if min(frames.shape[-2:]) <= half:
         raise ValueError(f"GB: frames of {tuple(frames.shape[-2:])} are too small for a {size}-pixel kernel")
-    taps = torch.exp(-0.5 * (torch.arange(size, dtype=torch.float32) - half).square() / (size / 6) ** 2)
+    return _to_uint8(separable_gaussian(frames.float(), size / 6, half, "reflect"))
+
+
+def separable_gaussian(pixels: torch.Tensor, sigma: float, half: int, pad_mode: str) -> torch.Tensor:
+    """Float frames (N, C, H, W) blurred by a Gaussian of ``sigma`` cut at ``half`` pixels each side, padded with
+    ``pad_mode`` (F.pad's), along rows and then columns."""
+    size, channels = 2 * half + 1, pixels.shape[1]
+    taps = torch.exp(-0.5 * (torch.arange(size, dtype=torch.float32) - half).square() / sigma**2)
     taps /= taps.sum()
-    pixels = F.pad(frames.float(), (half, half, half, half), mode="reflect")
-    pixels = F.conv2d(pixels, taps.view(1, 1, 1, size).repeat(3, 1, 1, 1), groups=3)  # along rows, then columns
-    pixels = F.conv2d(pixels, taps.view(1, 1, size, 1).repeat(3, 1, 1, 1), groups=3)
-    return _to_uint8(pixels)
+    pixels = F.pad(pixels, (half, half, half, half), mode=pad_mode)
+    pixels = F.conv2d(pixels, taps.view(1, 1, 1, size).repeat(channels, 1, 1, 1), groups=channels)
+    return F.conv2d(pixels, taps.view(1, 1, size, 1).repeat(channels, 1, 1, 1), groups=channels)
 
 
 def jpeg_compression(frames: torch.Tensor, quality: float, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 from pathlib import Path
@@ -145,6 +146,18 @@ def smoke_mini(tmp_path_factory) -> Path:
     return shared_by_workers(tmp_path_factory, "smoke_mini", make)
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread, as the mini's workers run it: float sums (MTCNN's among them) may round differently with
+    another number of threads, so a test that remakes a mini clip or its face box byte for byte needs this."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def smoke_mini_repo(tmp_path_factory, smoke_mini) -> Path:
     """The smoke mini built (raw only: compression is tested elsewhere); shared read-only."""
@@ -169,13 +182,17 @@ def hf_hub_cache(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def detector_dir(tmp_path_factory) -> Path:
-    """An untrained detector of the demo's kind with the demo's card (mini data, uncalibrated): the Space's plumbing
-    does not need a good one."""
+def detector_dir(tmp_path_factory, smoke_mini_repo) -> Path:
+    """An untrained detector of the demo's kind with the demo's card (mini data, uncalibrated) and the smoke mini's
+    face crop in its config.json, as train.py copies it there: the Space's plumbing does not need a good one."""
     from modeling import create_detector, save_detector
+    from training.train import record_in_config
 
     model, info = create_detector("mesoinception4_hp", pretrained=False, input_size=64, crop_pct=0.5)
-    return write_card(save_detector(model, info, tmp_path_factory.mktemp("space") / "detector"))
+    folder = write_card(save_detector(model, info, tmp_path_factory.mktemp("space") / "detector"))
+    face_crop = json.loads((smoke_mini_repo / "build_info.json").read_text())["face_crop"]
+    record_in_config(folder, {"face_crop": face_crop})
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ EXPECTED_MESSAGES = {
     "truncated": "truncated",
     "zero frames": "no frames",
     "no face": "already a face crop",
-    "several faces": "several faces",
+    "several faces": "2 faces of similar size and no clear main one in frame 0; crop the video to one person$",
     "32x32": "too small",
     "4K": "3840x2160",
     "over-long": "45 s, over the 30 s limit",
@@ -101,20 +101,23 @@ EXPECTED_MESSAGES = {
 
 @pytest.mark.parametrize("kind", ["real", "fake"])
 def test_a_mini_clip_gets_a_verdict_with_faces_cams_and_timings(checker, detector_dir, mini_clips, kind):
-    report = checker.check(mini_clips[kind])
+    report = checker.check(mini_clips[kind])  # auto: a released clip is a crop as the detector's record says
+    assert report.framing == "crop" and report.framing_reason.startswith("chosen automatically: the face fills")
     assert 0.0 <= report.fake_score <= 1.0 and report.verdict == expected_verdict(detector_dir, report)
     assert report.fake_score == pytest.approx(sum(f.fake_score for f in report.frames) / len(report.frames))
     smoke_frames = 16  # the smoke mini's clips are shorter than 32 frames: every frame is used
-    assert len(report.frames) + len(report.frames_without_face) == smoke_frames
-    assert len(report.frames) >= 14  # MTCNN finds the mini's faces
+    assert len(report.frames) == smoke_frames and len(report.frames_without_face) <= 2  # MTCNN finds the faces
     assert all(frame.crop.shape == (256, 256, 3) for frame in report.frames)
     with_cam = [frame for frame in report.frames if frame.cam is not None]
     assert len(with_cam) == 4 and with_cam[0].cam.shape == (64, 64, 3)  # the centre the model sees, at its input
     assert set(report.seconds) == {"decode", "face crop", "model", "CAM"}
-    whole = checker.check(mini_clips[kind], already_cropped=True)
-    assert len(whole.frames) == smoke_frames and "face crop" not in whole.seconds
-    assert whole.verdict == expected_verdict(detector_dir, whole)
-    assert whole.fake_score != report.fake_score  # other pixels, another score
+    told = checker.check(mini_clips[kind], framing="crop")  # the override: no face is looked for
+    assert "face crop" not in told.seconds and told.framing_reason.startswith("chosen by hand")
+    assert all(np.array_equal(a.crop, b.crop) for a, b in zip(told.frames, report.frames, strict=True))
+    recut = checker.check(mini_clips[kind], framing="whole_frame")  # the override the other way: cut again
+    assert recut.framing == "whole_frame" and len(recut.frames) == smoke_frames
+    assert recut.verdict == expected_verdict(detector_dir, recut)
+    assert recut.fake_score != report.fake_score  # other pixels, another score
 
 
 @pytest.mark.parametrize("kind", ["real", "fake"])
@@ -148,7 +151,7 @@ def test_the_verdict_is_the_class_the_frames_lean_to(detector_dir, mini_clips, t
         model.get_classifier().weight.zero_()
         model.get_classifier().bias.copy_(torch.tensor([4.0, -4.0] if verdict == "real" else [-4.0, 4.0]))
     leaning = save_detector(model, info, tmp_path / f"says-{verdict}")
-    report = ClipChecker([str(leaning)], cam_frames=1).check(mini_clips["real"], already_cropped=True)
+    report = ClipChecker([str(leaning)], cam_frames=1).check(mini_clips["real"], framing="crop")
     fake_score = 1 / (1 + np.exp(-8.0)) if verdict == "fake" else 1 / (1 + np.exp(8.0))
     assert all(frame.fake_score == pytest.approx(fake_score) for frame in report.frames)
     assert report.verdict == verdict and report.fake_score == pytest.approx(fake_score)
@@ -251,6 +254,7 @@ def served_app(detector_dir, smoke_mini_repo, tmp_path_factory):
     log.close()
 
 
+@pytest.mark.slow
 def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(
     served_app, checker, detector_dir, mini_clips, bad_clips
 ):
@@ -258,20 +262,20 @@ def test_the_launched_app_answers_through_gradio_client_and_survives_bad_input(
 
     verdicts = {}  # what the served app must answer: the checker's verdicts, themselves checked against frames
     for kind in ("fake", "real"):
-        report = checker.check(mini_clips[kind], already_cropped=True)
+        report = checker.check(mini_clips[kind], framing="crop")
         verdicts[kind] = expected_verdict(detector_dir, report)
     client = Client(served_app, verbose=False)
-    label, about, plot, gallery, details = client.predict(handle_file(str(mini_clips["fake"])), True,
+    label, about, plot, gallery, details = client.predict(handle_file(str(mini_clips["fake"])), "crop",
                                                           api_name="/predict")  # fmt: skip
     assert label["label"] == verdicts["fake"] and not label.get("confidences")  # uncalibrated: no confidence bars
     assert f"**{label['label']}**: fake score 0." in about and "not a probability" in about
     assert "means nothing" in about and "`demo_output/deepfake_mnist_plus`" in about
     assert len(gallery) == 16 and "Frames used:** 16" in details  # 8 crops and their CAMs
     with pytest.raises(Exception, match="not a video file of an accepted format"):
-        client.predict(handle_file(str(bad_clips["not a video"])), False, api_name="/predict")
+        client.predict(handle_file(str(bad_clips["not a video"])), "whole_frame", api_name="/predict")
     with pytest.raises(Exception, match="already a face crop"):
-        client.predict(handle_file(str(bad_clips["no face"])), False, api_name="/predict")
-    again, *_ = client.predict(handle_file(str(mini_clips["real"])), True, api_name="/predict")
+        client.predict(handle_file(str(bad_clips["no face"])), "whole_frame", api_name="/predict")
+    again, *_ = client.predict(handle_file(str(mini_clips["real"])), "crop", api_name="/predict")
     assert again["label"] == verdicts["real"]  # still serving
 
 
@@ -279,6 +283,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
+@pytest.mark.browser
 def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, checker, detector_dir, mini_clips, tmp_path):
     assert CHROMIUM and CHROMEDRIVER, "install Debian's chromium and chromium-driver (make setup does)"
     from selenium import webdriver
@@ -298,18 +303,15 @@ def test_a_real_browser_uploads_a_clip_and_sees_the_verdict(served_app, checker,
         browser.get(served_app)
         wait = WebDriverWait(browser, 90)
         upload = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
-        upload.send_keys(str(mini_clips["fake"]))
-        checkbox = browser.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
-        if not checkbox.is_selected():
-            checkbox.click()
+        upload.send_keys(str(mini_clips["fake"]))  # framing left at auto, as a visitor would
         wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "video")))
         # what the detector learnt from is on the page before any check
         assert "Trained on synthetic faces only" in browser.find_element(By.TAG_NAME, "body").text
         browser.find_element(By.XPATH, "//button[normalize-space()='Check']").click()
         wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Frames used"))
         body = browser.find_element(By.TAG_NAME, "body").text
-        assert "Frames used: 16" in body
-        report = checker.check(mini_clips["fake"], already_cropped=True)
+        assert "Frames used: 16" in body and "Framing: scored as a face crop, chosen automatically" in body
+        report = checker.check(mini_clips["fake"])
         shown = browser.find_element(By.CSS_SELECTOR, "[data-testid='label-output-value']").text.strip()
         assert shown == expected_verdict(detector_dir, report)  # the page's verdict, not just the two words
         assert "not a probability" in body and "means nothing" in body
@@ -426,8 +428,8 @@ def test_the_page_shows_a_probability_only_for_a_calibrated_detector(detector_di
     shutil.copytree(detector_dir, calibrated_dir)
     write_card(calibrated_dir, temperature=2.0)
     both = ClipChecker([str(detector_dir), str(calibrated_dir)], cam_frames=1)
-    raw = both.check(mini_clips["fake"], already_cropped=True, model=str(detector_dir))
-    scaled = both.check(mini_clips["fake"], already_cropped=True, model=str(calibrated_dir))
+    raw = both.check(mini_clips["fake"], framing="crop", model=str(detector_dir))
+    scaled = both.check(mini_clips["fake"], framing="crop", model=str(calibrated_dir))
     assert not raw.calibrated and scaled.calibrated
 
     def margins(report):

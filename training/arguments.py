@@ -92,8 +92,11 @@ class DataArguments:
     decoder: Literal["torchcodec", "decord"] = field(default="torchcodec", metadata={"help": "video decoder"})
     augment: bool = field(
         default=False,
-        metadata={"help": "training frames only: each video mirrored half the time and its colour channels scaled "
-                          "by 0.9 to 1.1 (dataset_script.frames.augment_frames)"},
+        metadata={"help": "training frames only: each video's face crops go through what an upload does to them "
+                          "(a crop a few pixels off and zoomed 0.85 to 1.25, a resize by 0.75 to 1.33 and back with "
+                          "random kernels, an H.264 re-encode at CRF 18 to 40, mild blur and noise: "
+                          "dataset_script.upload_augment), then are mirrored half the time and their colour "
+                          "channels scaled by 0.9 to 1.1"},
     )  # fmt: skip
 
 

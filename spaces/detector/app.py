@@ -12,6 +12,7 @@ probability only when the detector carries a calibration temperature; otherwise 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 from clip_check import (  # noqa: E402
     DEFAULT_MODEL,
+    FRAMINGS,
     MODEL_ENV,
     CheckReport,
     ClipChecker,
@@ -34,6 +36,7 @@ from clip_check import (  # noqa: E402
 )
 
 from dataset_script.console import configure_logging  # noqa: E402
+from dataset_script.release import FULL_FRAMES_FOLDER  # noqa: E402
 
 logger = logging.getLogger("space")
 EXAMPLES_DIR = HERE / "examples"
@@ -106,6 +109,9 @@ def gallery(report: CheckReport) -> list[tuple]:
     return items
 
 
+FRAMING_NAMES = {"crop": "scored as a face crop", "whole_frame": "face cut out of whole frames"}
+
+
 def details(report: CheckReport) -> str:
     metadata = report.metadata
     lines = [
@@ -114,6 +120,7 @@ def details(report: CheckReport) -> str:
         f"({metadata.pixel_format})"
         if metadata
         else "",
+        f"**Framing:** {FRAMING_NAMES[report.framing]}, {report.framing_reason}",
         f"**Frames used:** {len(report.frames)} ({', '.join(str(frame.index) for frame in report.frames)})",
         f"**Frames without a face:** {len(report.frames_without_face)}"
         + (f" ({', '.join(map(str, report.frames_without_face))})" if report.frames_without_face else ""),
@@ -130,9 +137,9 @@ def build_app(checker: ClipChecker, examples: list[str], gallery_format: str = "
     """The page; ``gallery_format`` is how crops and CAMs are sent (JPEG encodes several times faster than Gradio's
     default WebP; ``benchmarks.space_latency`` compares)."""
 
-    def predict(video: str | None, already_cropped: bool, model: str | None = None):
+    def predict(video: str | None, framing: str = "auto", model: str | None = None):
         try:
-            report = checker.check(video, already_cropped=bool(already_cropped), model=model)
+            report = checker.check(video, framing=framing or "auto", model=model)
         except ClipRejected as error:
             raise gr.Error(str(error), title="Cannot check this clip") from error
         except Exception as error:  # a bug of ours must not take the server down, nor hide from the log
@@ -152,19 +159,21 @@ def build_app(checker: ClipChecker, examples: list[str], gallery_format: str = "
         with gr.Row():
             with gr.Column():
                 video = gr.Video(label="clip", sources=["upload"], format=None)
-                already_cropped = gr.Checkbox(
-                    label="clip is already a face crop", value=False,
-                    info="score whole frames, as for the dataset's 256x256 face clips",
+                framing = gr.Radio(
+                    list(FRAMINGS), value="auto", label="framing",
+                    info="auto: a clip already cropped as the detector's training clips were is scored as it is, "
+                         "any other has its face cut out the same way; 'crop' and 'whole_frame' override that",
                 )  # fmt: skip
-                inputs = [video, already_cropped]
+                inputs = [video, framing]
                 choice = None
                 if len(checker.model_names) > 1:
                     choice = gr.Dropdown(checker.model_names, value=checker.model_names[0], label="detector")
                     inputs.append(choice)
                 button = gr.Button("Check", variant="primary")
                 if examples:
-                    gr.Examples([[path, True] for path in examples], inputs=[video, already_cropped],
-                                label="examples from the synthetic mini (face crops)")  # fmt: skip
+                    gr.Examples([[path, "auto"] for path in examples], inputs=[video, framing],
+                                label="examples from the synthetic mini: released face crops, and whole-frame "
+                                      "originals they were cut from")  # fmt: skip
             with gr.Column():
                 verdict = gr.Label(label="verdict", num_top_classes=2)
                 # before any check too: what the detector learnt from matters before trusting what it says
@@ -209,8 +218,19 @@ def find_examples(folder: Path, per_class: int = 2) -> list[str]:
         for label in ("fake", "real"):
             paths = [folder / "raw" / f"{row['video_id']}.mp4" for row in rows if row["label"] == label]
             chosen += [str(path) for path in paths if path.is_file()][:per_class]
-        return chosen
+        # the whole-frame originals the mini's real test clips were cut from: the Space cuts them the same way
+        originals = _source(folder) / FULL_FRAMES_FOLDER
+        paths = [originals / row["source_file"] for row in rows if row["label"] == "real" and row.get("source_file")]
+        return chosen + [str(path) for path in paths if path.is_file()][:per_class]
     return sorted(str(path) for path in folder.glob("*.mp4")) if folder.is_dir() else []
+
+
+def _source(repo: Path) -> Path:
+    """The folder a built dataset repo was built from, as its build_info.json records it."""
+    try:
+        return Path(json.loads((repo / "build_info.json").read_text())["config"]["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return repo / "no recorded source"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -231,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(checker, examples)
     port = int(os.environ.get("GRADIO_SERVER_PORT", 7860))
     app.launch(server_name=args.host, server_port=port, max_file_size=f"{args.max_file_mb:g}mb",
-               allowed_paths=[str(args.examples.resolve())] if examples else None, show_error=True)  # fmt: skip
+               allowed_paths=sorted({str(Path(path).resolve().parent) for path in examples}) or None,
+               show_error=True)  # fmt: skip
 
 
 if __name__ == "__main__":

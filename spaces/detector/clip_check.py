@@ -25,7 +25,18 @@ import torch
 import yaml
 from clip_upload import ClipLimits, ClipRejected, DecodedClip, read_clip
 
-from dataset_script.faces import FaceDetector, FaceError, crop_face, detect_at_key_frames, main_face
+from dataset_script.faces import (
+    FACE_CROP,
+    FaceCropRecord,
+    FaceDetector,
+    FaceError,
+    crop_clip,
+    crop_face,
+    detect_at_key_frames,
+    follow_face,
+    looks_like_crop,
+    tube_box,
+)
 from dataset_script.frames import evenly_spaced_indices, fit_frames_uint8, keep_freed_memory, normalise_frames
 from dataset_script.probe import VideoMetadata
 from modeling import detector, fake_probability, timm_model_of
@@ -131,6 +142,20 @@ def _temperature(name: str) -> float | None:
     return None
 
 
+def face_crop_record(name: str) -> tuple[FaceCropRecord, str | None]:
+    """The face crop ``name`` was trained on (its config.json's ``face_crop``), or this project's default with the
+    reason it stands in; the Space cuts whole-frame uploads with it."""
+    path = _detector_file(name, "config.json")
+    values = json.loads(path.read_text()).get("face_crop") if path else None
+    if values is None:
+        return FACE_CROP, "the detector does not record the face crop it was trained on"
+    try:
+        return FaceCropRecord.from_dict(values, where=f"{name}'s config.json"), None
+    except (ValueError, TypeError) as error:
+        logger.warning("%s; using this project's default face crop", error)
+        return FACE_CROP, f"its recorded face crop cannot be used ({error})"
+
+
 def read_detector_card(name: str) -> DetectorCard:
     """What ``name``'s model card and config.json record; a missing or unreadable card says so in ``missing``."""
     from huggingface_hub import ModelCard
@@ -187,10 +212,32 @@ class CheckReport:
     frames_asked: int = 0
     frames_missing: list[int] = field(default_factory=list)
     """Frames asked for that did not decode: the verdict rests on the others."""
+    framing: str = "crop"
+    """How the detector's input was made from the clip: one of FRAMINGS' keys bar ``auto``."""
+    framing_reason: str = ""
+    """Why: the auto decision's measurement, or the user's choice; and the crop record used."""
 
     @property
     def verdict(self) -> str:
         return "fake" if self.fake_score >= 0.5 else "real"
+
+
+FRAMINGS = {
+    "auto": "decide from the face: a clip whose face sits as the detector's training crops put one is already a crop",
+    "crop": "the clip is already a face crop: score its frames as they are",
+    "whole_frame": "cut the face out of whole frames, as the detector's training clips were cut",
+}
+"""The Space's framing choice; ``auto`` is the default and the others override it."""
+
+
+@dataclass
+class FramedFaces:
+    crops: torch.Tensor
+    """uint8 (N, 3, S, S): what the detector is shown, before its own input transform."""
+    framing: str
+    reason: str
+    without_face: list[int]
+    several_faces: list[int]
 
 
 class _Stopwatch:
@@ -230,6 +277,7 @@ class ClipChecker:
         self.face_stride = face_stride
         self.detectors = self._on_own_thread(self._load_detectors, models)
         self.cards = {name: read_detector_card(name) for name in models}
+        self.face_crops = {name: face_crop_record(name) for name in models}
         # torchcodec where it is installed; decord on a Space whose torch is too old for torchcodec
         self.decoder = "torchcodec" if importlib.util.find_spec("torchcodec") else "decord"
         self._faces: FaceDetector | None = None
@@ -266,53 +314,62 @@ class ClipChecker:
         clock.lap("decode", started)
         return clip
 
-    def crop_faces(self, frames: torch.Tensor, indices: np.ndarray, clock: _Stopwatch):
+    def frame_faces(self, frames: torch.Tensor, indices: np.ndarray, record: FaceCropRecord, framing: str,
+                    clock: _Stopwatch) -> FramedFaces:  # fmt: skip
+        """The detector's input from the clip's frames: the frames themselves where the clip is already a crop made
+        as ``record`` says, else the face cut out of them as ``record`` says (one box for the clip, the union of its
+        main face's tube, as the training clips were cut: ``dataset_script.faces``)."""
+        height, width = frames.shape[-2:]
+        if framing == "crop":  # the user's word: no face to look for
+            return FramedFaces(_as_crop(frames, record), framing, f"chosen by hand; face crop: {record.describe()}",
+                               [], [])  # fmt: skip
         started = time.perf_counter()
         if self.face_stride:
             detected = detect_at_key_frames(self.faces, frames, self.face_stride)
         else:
             detected = self.faces.detect(frames)
-        crops, kept, without, several = [], [], [], []
-        for frame, index, faces in zip(frames, indices, detected, strict=True):
-            if not faces:
-                without.append(int(index))
-                continue
+        without = [int(index) for index, faces in zip(indices, detected, strict=True) if not faces]
+        several = [int(index) for index, faces in zip(indices, detected, strict=True)
+                   if len(faces) > 1 and faces[0].area < 2 * faces[1].area]  # fmt: skip
+        if framing == "auto":
+            decision = looks_like_crop(detected, height, width, record)
+            framing = "crop" if decision.is_crop else "whole_frame"
+            reason = f"chosen automatically: {decision.reason}"
+        else:
+            reason = "chosen by hand"
+        if framing == "crop":
+            crops = _as_crop(frames, record)
+        else:
             try:
-                face = main_face(faces)
-            except FaceError:
-                several.append(int(index))
-                continue
-            crops.append(crop_face(frame, face.box))
-            kept.append(int(index))
+                box = tube_box(follow_face(detected, name="the clip"))
+            except FaceError as error:
+                hint = "" if any(detected) else (". If the clip is already a face crop (as the dataset's clips "
+                                                 "are), choose framing 'crop'")  # fmt: skip
+                raise ClipRejected(f"{error}{hint}") from error
+            crops = crop_clip(frames, box, record)
         clock.lap("face crop", started)
-        if not crops:
-            if several:
-                raise ClipRejected(f"several faces of similar size in {len(several)} of {len(indices)} frames and "
-                                   "no clear main one: crop or trim the clip to one person")  # fmt: skip
-            raise ClipRejected(f"no face found in any of the {len(indices)} frames checked. If the clip is "
-                               "already a face crop (as the dataset's clips are), tick 'clip is already a face "
-                               "crop'")  # fmt: skip
-        return torch.stack(crops), np.asarray(kept), without, several
+        return FramedFaces(crops, framing, f"{reason}; face crop: {record.describe()}", without, several)
 
-    def check(self, path: str | Path, already_cropped: bool = False, model: str | None = None) -> CheckReport:
-        """The verdict on one clip, or ClipRejected saying why it cannot be checked."""
-        return self._on_own_thread(self._check, path, already_cropped, model)
+    def check(self, path: str | Path, framing: str = "auto", model: str | None = None) -> CheckReport:
+        """The verdict on one clip, or ClipRejected saying why it cannot be checked; ``framing`` is one of
+        FRAMINGS."""
+        return self._on_own_thread(self._check, path, framing, model)
 
-    def _check(self, path: str | Path | None, already_cropped: bool, model: str | None) -> CheckReport:
+    def _check(self, path: str | Path | None, framing: str, model: str | None) -> CheckReport:
         if path is None or str(path) == "":
             raise ClipRejected("no video uploaded: choose a clip, or pick one of the examples")
         model_name = model or self.model_names[0]
         if model_name not in self.detectors:
             raise ClipRejected(f"unknown model {model_name!r}; choose one of {', '.join(self.model_names)}")
+        if framing not in FRAMINGS:
+            raise ClipRejected(f"unknown framing {framing!r}; choose one of {', '.join(FRAMINGS)}")
         inner, cfg = self.detectors[model_name]
+        record, stand_in = self.face_crops[model_name]
         clock = _Stopwatch()
         path = Path(path)
         clip = self.read(path, clock)
-        without, several = [], []
-        if already_cropped:
-            crops, kept = clip.frames, clip.indices
-        else:
-            crops, kept, without, several = self.crop_faces(clip.frames, clip.indices, clock)
+        framed = self.frame_faces(clip.frames, clip.indices, record, framing, clock)
+        crops, kept = framed.crops, clip.indices
         started = time.perf_counter()
         pixels = normalise_frames(crops, cfg).to(self.device)
         temperature = self.cards[model_name].temperature
@@ -326,9 +383,19 @@ class ClipChecker:
                    for index, score, crop in zip(kept, scores, crops, strict=True)]  # fmt: skip
         for position, cam in zip(shown, cams, strict=True):
             results[position].cam = overlay(_model_view(crops[position], cfg), cam)
-        return CheckReport(model_name, float(scores.mean()), results, without, several, clock.seconds, clip.metadata,
-                           calibrated=temperature is not None, frames_asked=clip.frames_asked,
-                           frames_missing=clip.frames_missing)  # fmt: skip
+        reason = framed.reason + (f" (this project's default: {stand_in})" if stand_in else "")
+        return CheckReport(model_name, float(scores.mean()), results, framed.without_face, framed.several_faces,
+                           clock.seconds, clip.metadata, calibrated=temperature is not None,
+                           frames_asked=clip.frames_asked, frames_missing=clip.frames_missing,
+                           framing=framed.framing, framing_reason=reason)  # fmt: skip
+
+
+def _as_crop(frames: torch.Tensor, record: FaceCropRecord) -> torch.Tensor:
+    """Frames of a clip that is already a face crop, at the record's size: a crop of another size resized whole."""
+    height, width = frames.shape[-2:]
+    if (height, width) == (record.size, record.size):
+        return frames
+    return crop_face(frames, (0.0, 0.0, float(width), float(height)), record.size, margin=0.0)
 
 
 def _model_view(crop: torch.Tensor, cfg: dict) -> np.ndarray:

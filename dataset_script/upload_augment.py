@@ -1,0 +1,123 @@
+"""Training augmentation with what an uploaded clip goes through before a detector sees it.
+
+A detector trained on pixel-exact dataset crops learns the finest pixel structure, and reads any resampling as a
+generator's trace: the Space's own crop of an upload (another box, another resize) then turned every real clip
+"fake". So training crops go through an upload's life, one draw per video (a clip stays one clip): a crop a few
+pixels off and zoomed a little, a resize to another resolution and back with random kernels, a real H.264
+re-encode at a random CRF (PyAV, in-process: an ffmpeg process per sample would cost more than the step), and mild
+blur and noise. ``benchmarks``' robustness experiment (``python -m training.experiments robustness``) measures what
+it buys.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .perturbations import separable_gaussian
+
+KERNELS = ("bilinear", "bicubic", "area", "nearest-exact")
+"""The resampling kernels an upload may have met: in phones, editors, players and the Space's own crop."""
+
+
+def _uniform(generator: torch.Generator | None, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def _log_uniform(generator: torch.Generator | None, low: float, high: float) -> float:
+    return math.exp(_uniform(generator, math.log(low), math.log(high)))
+
+
+def _kernel(generator: torch.Generator | None) -> str:
+    return KERNELS[int(torch.randint(len(KERNELS), (), generator=generator))]
+
+
+def resize(pixels: torch.Tensor, size: int, kernel: str) -> torch.Tensor:
+    """Float frames (N, 3, H, W) to ``size`` x ``size`` with ``kernel``, antialiased where the kernel allows."""
+    antialias = kernel in ("bilinear", "bicubic")
+    align = False if kernel in ("bilinear", "bicubic") else None
+    return F.interpolate(pixels, size=(size, size), mode=kernel, antialias=antialias, align_corners=align)
+
+
+def reencode(frames: torch.Tensor, crf: int) -> torch.Tensor:
+    """uint8 frames (N, 3, H, W) through libx264 at ``crf`` (yuv420p, as uploads are) and back, in memory."""
+    import av
+
+    count, _, height, width = frames.shape
+    height, width = height - height % 2, width - width % 2  # 4:2:0 needs even sides
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        for frame in frames[..., :height, :width].permute(0, 2, 3, 1).contiguous().numpy():
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    buffer.seek(0)
+    with av.open(buffer, "r", format="h264") as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    out = frames.clone()
+    out[..., :height, :width] = torch.from_numpy(np.stack(decoded[:count])).permute(0, 3, 1, 2)
+    return out
+
+
+@dataclass(frozen=True)
+class UploadAugment:
+    """One video's frames through an upload's life; each step happens with its probability, its strength drawn
+    from its range. The defaults span what the Space meets: a rescale by 0.75 to 1.33, a zoom of 0.85 to 1.25 of the
+    face crop and a shift of a few pixels, CRF 18 (a phone) to 40 (FaceForensics++' c40)."""
+
+    reframe_probability: float = 0.8
+    zoom_range: tuple[float, float] = (0.85, 1.25)
+    max_shift: int = 4
+    rescale_probability: float = 0.5
+    scale_range: tuple[float, float] = (0.75, 1.33)
+    reencode_probability: float = 0.5
+    crf_range: tuple[int, int] = (18, 40)
+    blur_probability: float = 0.25
+    blur_sigma_range: tuple[float, float] = (0.3, 1.0)
+    noise_probability: float = 0.25
+    noise_std_range: tuple[float, float] = (1.0, 4.0)
+    """In grey levels of 255."""
+
+    def __call__(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (N, 3, S, S) face crops to uint8 crops of the same shape."""
+        size = frames.shape[-1]
+        pixels = frames.float()
+        if float(torch.rand((), generator=generator)) < self.reframe_probability:
+            pixels = self._reframe(pixels, generator)
+        if float(torch.rand((), generator=generator)) < self.rescale_probability:
+            scaled = max(8, round(size * _log_uniform(generator, *self.scale_range)))
+            pixels = resize(resize(pixels, scaled, _kernel(generator)), size, _kernel(generator))
+        if float(torch.rand((), generator=generator)) < self.blur_probability:
+            sigma = _uniform(generator, *self.blur_sigma_range)
+            pixels = separable_gaussian(pixels, sigma, math.ceil(3 * sigma), "replicate")
+        if float(torch.rand((), generator=generator)) < self.noise_probability:
+            std = _uniform(generator, *self.noise_std_range)
+            pixels = pixels + std * torch.randn(pixels.shape, generator=generator)
+        out = pixels.round_().clamp_(0, 255).to(torch.uint8)
+        if float(torch.rand((), generator=generator)) < self.reencode_probability:
+            low, high = self.crf_range
+            out = reencode(out, int(torch.randint(low, high + 1, (), generator=generator)))
+        return out
+
+    def _reframe(self, pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Another crop of the same face: the square ``size / zoom`` around the centre moved by a few pixels,
+        edge-padded where it leaves the frame, resized back with a random kernel."""
+        size = pixels.shape[-1]
+        side = max(8, round(size / _log_uniform(generator, *self.zoom_range)))
+        shift = torch.randint(-self.max_shift, self.max_shift + 1, (2,), generator=generator).tolist()
+        left, top = (size - side) // 2 + shift[0], (size - side) // 2 + shift[1]
+        pad = max(0, -left, -top, left + side - size, top + side - size)
+        if pad:
+            pixels = F.pad(pixels, (pad, pad, pad, pad), mode="replicate")
+        region = pixels[..., top + pad : top + pad + side, left + pad : left + pad + side]
+        return resize(region, size, _kernel(generator))
+
+
+UPLOADS = UploadAugment()
