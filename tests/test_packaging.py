@@ -64,6 +64,8 @@ def undeclared(folders: list[Path], allowed: set[str]) -> list[str]:
         if module in sys.stdlib_module_names or module in OWN_MODULES or module == "__future__":
             continue
         owners = {normalised(name) for name in distributions.get(module, [])}
+        if not owners and normalised(module) in allowed:  # an extra's library that this environment lacks
+            continue
         if not owners:
             problems.append(f"{module} (imported by {where}) is not installed, so no distribution declares it")
         elif not owners & allowed:
