@@ -1,6 +1,6 @@
 """Load a built dataset repo and print its configurations and split sizes (the demo's check that it loads).
 
-python -m dataset_script.inspect DIR [--configs raw,c23-yaw]
+python -m dataset_script.inspect_repo DIR [--configs raw,c23-yaw]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datasets import get_dataset_config_names, load_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dataset_script.inspect", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dataset_script.inspect_repo", description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", help="a dataset repo folder (or a Hub id)")
     parser.add_argument("--configs", help="comma-separated configurations (default: all)")
     args = parser.parse_args(argv)
