@@ -25,7 +25,7 @@ from pathlib import Path
 from unittest import mock
 
 import dataset_script.build as build_module
-import dataset_script.dmplus as dmplus
+import dataset_script.layouts.dmplus as dmplus
 from dataset_script.build import BuildConfig, build
 from dataset_script.compression import CompressionJob, compress_videos
 from dataset_script.probe import probe_videos

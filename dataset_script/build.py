@@ -1,11 +1,13 @@
-"""Build a data-only ``datasets`` repo from a DeepFake MNIST+, FaceForensics++ or Celeb-DF-v2 release folder.
+"""Build a data-only ``datasets`` repo from a DeepFake MNIST+, FaceForensics++, Celeb-DF-v2 or DFDC release folder,
+or from a collection of one's own (folders of real and fake videos, or a CSV list of them).
 
-    python -m dataset_script.build SOURCE --out DIR [--layout dmplus|faceforensics|celeb_df] [--push_to_hub ORG/NAME]
+    python -m dataset_script.build SOURCE --out DIR [--layout dmplus|faceforensics|celeb_df|dfdc|folders|csv]
+        [--list FILE] [--push_to_hub ORG/NAME]
 
 The layout is recognised from the folders (``layouts``); every layout gives rows of one schema
 (``schema.ROW_COLUMNS``). DeepFake MNIST+ clips are 256x256 already and the build makes c23/c40 from raw;
-FaceForensics++ and Celeb-DF videos are full frames, which the build face-crops (``face_crops``) at each quality
-they come in.
+FaceForensics++, Celeb-DF and DFDC videos are full frames, which the build face-crops (``face_crops``) at each
+quality they come in, as it crops the whole-frame videos of a collection (its face crops are kept as they are).
 
 Every input is probed first; any problem is reported, each named, and the build stops before writing anything
 (unless ``--skip_bad_files``). Layouts list the source through ``source_folder.SourceFolder``, so nothing that
@@ -41,7 +43,15 @@ from .console import configure_logging
 from .face_crops import CropJob, crop_videos, release_face_crop
 from .faces import FACE_CROP_SIZE
 from .files import atomic_path, recover_interrupted_replace, write_text_atomically
-from .layouts import LAYOUTS, Layout, recognise_layout
+from .layouts import (
+    COLLECTION_OPTIONS,
+    LAYOUTS,
+    Layout,
+    add_collection_arguments,
+    check_options,
+    command_flags,
+    recognise_layout,
+)
 from .probe import VideoInfo
 from .schema import CRF_BY_QUALITY, LABEL_NAMES, QUALITIES
 from .source_folder import SourceError, SourceFolder, printable, resolves_inside
@@ -245,6 +255,7 @@ def build(config: BuildConfig) -> Path:
     _check_config(config)
     workers = config.workers or default_workers()
     layout = recognise_layout(config.source, config.layout)
+    check_options(layout, config)
     logger.info("building %s as the %s layout", config.source, layout.name)
     clips, problems = _scan(config, layout, workers)
     has_identity = layout.assign(clips, config)
@@ -257,8 +268,12 @@ def build(config: BuildConfig) -> Path:
         _drop_stale_staging(clips, staging)  # before reusing the previous build: what it links in is current
         _reuse_previous(clips, config, staging, qualities)
         if layout.crops_faces:
+            crops = [clip for clip in clips if clip.is_face_crop]
+            for clip in crops:  # face crops already: the source's file as it is
+                _place(clip.source.path, staging / "raw" / clip.relative_path("raw"), config.source)
+            clips = [clip for clip in clips if not clip.is_face_crop]
             before = sum(1 for clip in clips for _ in clip.qualities)
-            clips = crop_clips(clips, config, staging, workers, problems)
+            clips = crop_clips(clips, config, staging, workers, problems) + crops
             encoded, made = before, before
         else:
             clips, encoded = compress_clips(clips, config, staging, workers, problems)
@@ -266,11 +281,12 @@ def build(config: BuildConfig) -> Path:
         specs = layout.configs(clips, qualities)
         configs, counts = write_configs(staging, clips, specs, has_identity, config.progress)
         write_splits_csv(staging / "splits.csv", clips)
-        flags = [str(config.source), "--out", str(config.out)] + (["--layout", layout.name] if config.layout else [])
+        flags = [str(config.source), "--out", str(config.out)] + command_flags(layout, config)
         command = "python -m dataset_script.build " + shlex.join(flags)
         disk = disk_use(staging, qualities)
+        cropped = layout.crops_faces and not all(clip.is_face_crop for clip in clips)
         face_crop = release_face_crop(SourceFolder(config.source, config.follow_links_outside_source), clips,
-                                      layout.crops_faces)  # fmt: skip
+                                      cropped)  # fmt: skip
         card = render_card(configs, counts, layout.card_text(clips, qualities, config), command, disk,
                            face_crop.describe() if face_crop else None)  # fmt: skip
         write_text_atomically(staging / "README.md", card)
@@ -315,9 +331,12 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
     parser = argparse.ArgumentParser(prog="python -m dataset_script.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path,
                         help="release folder: DeepFake MNIST+ (or a generated one with manifest.csv), "
-                             "FaceForensics++ or Celeb-DF-v2")  # fmt: skip
+                             "FaceForensics++, Celeb-DF-v2, DFDC, or a collection of one's own")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="where the dataset repo is written")
-    parser.add_argument("--layout", choices=list(LAYOUTS), help="the source's layout (default: recognised)")
+    parser.add_argument("--layout", choices=list(LAYOUTS),
+                        help="the source's layout (default: recognised; csv where --list is given); folders: real/ "
+                             "and fake/<Method>/, optionally inside train/, validation/, test/")  # fmt: skip
+    add_collection_arguments(parser)
     parser.add_argument(
         "--real_folder",
         "--real-folder",
@@ -365,7 +384,8 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         "--push_to_hub",
         "--push-to-hub",
         metavar="ORG/NAME",
-        help="after building, upload a sharded Hub form (private for FaceForensics++ and Celeb-DF)",
+        help="after building, upload a sharded Hub form (private for data licensed per user: FaceForensics++, "
+        "Celeb-DF, DFDC, a collection of one's own)",
     )
     parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -379,12 +399,13 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         allow_missing_actions=args.allow_missing_actions,
         push_to_hub=args.push_to_hub,
         progress=not args.no_progress,
-        layout=args.layout,
+        layout=args.layout or ("csv" if args.list_file else None),
         splits=args.splits,
         max_frames=args.max_frames,
         device=args.device,
         validation_seed=args.validation_seed,
         follow_links_outside_source=args.follow_links_outside_source,
+        **{option: getattr(args, option) for option in COLLECTION_OPTIONS},
     )
 
 

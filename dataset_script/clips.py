@@ -1,6 +1,6 @@
 """What every source layout hands the build: its settings, the clips it found, and the problems it found.
 
-Each layout module (``dmplus``, ``faceforensics``, ``celeb_df``) turns a source folder into ``Clip`` records and
+Each layout module (``layouts.dmplus``, ``layouts.faceforensics``, ...) turns a source folder into ``Clip`` records and
 fills ``Problems``; everything after that (encoding or cropping, shards, card) is the same for all of them.
 """
 
@@ -33,7 +33,8 @@ class BuildConfig:
     push_to_hub: str | None = None
     progress: bool = True
     layout: str | None = None
-    """``dmplus``, ``faceforensics`` or ``celeb_df``; None recognises it from the folders."""
+    """A name of ``layouts.LAYOUTS`` (``dmplus``, ``faceforensics``, ``celeb_df``, ``dfdc``, ``folders``, ``csv``);
+    None recognises it from the folders."""
     splits: Path | None = None
     """FaceForensics++'s split files (train.json, val.json, test.json); None reads ``SOURCE/splits/``."""
     max_frames: int | None = DEFAULT_MAX_FRAMES
@@ -45,6 +46,20 @@ class BuildConfig:
     follow_links_outside_source: bool = False
     """Build from links that resolve outside ``source`` too (their files copied into the repo, never linked); by
     default each is a problem, named."""
+    face_crops: str | None = None
+    """Collections of one's own (folders, csv, DFDC): ``yes`` face-crops every clip, ``no`` keeps every clip as it is
+    (face crops already), ``auto`` (None) decides per clip (``face_crops.recognise_crops``)."""
+    identity_pattern: str | None = None
+    """Folders and csv: a regex whose first group (else whole match) in a clip's path is its identity; the splits
+    are then dealt by identity."""
+    test_only: bool = False
+    """Folders, csv and DFDC: every clip in ``test`` (a collection to score a trained detector on)."""
+    list_file: Path | None = None
+    """The csv layout's list of clips (``--list``)."""
+    parts: str | None = None
+    """DFDC: which ``dfdc_train_part_N`` folders to build, like ``0,3-5``; None takes every part present."""
+    split_seed: int = 0
+    """Folders, csv and DFDC: the seed of the splits the build deals (by identity or by file)."""
 
 
 class BuildError(RuntimeError):
@@ -73,6 +88,8 @@ class Problems:
     refused_entries: dict[str, str] = field(default_factory=dict)
     """Entries that may not be opened for another reason (``SourceFolder``): a control character or a clash of
     case in the name, or neither a file nor a folder."""
+    unknown_means: str = "not an action of the release, nor the real folder"
+    """What an unknown folder is not, in the layout's words."""
 
     def report(self) -> str:
         """Every problem by name, each name and reason printable (``as_reason``), then a summary."""
@@ -80,10 +97,7 @@ class Problems:
         for title, items in (
             ("missing action folders", self.missing_actions),
             ("empty folders", self.empty_folders),
-            (
-                "unknown folders (not an action of the release, nor the real folder)",
-                self.unknown_folders,
-            ),
+            (f"unknown folders ({self.unknown_means})", self.unknown_folders),
         ):
             lines += [f"{title}:"] + [f"  - {printable(item)}" for item in items] if items else []
         for title, items, separator in (
@@ -125,6 +139,9 @@ class Clip:
     source_id: str | None
     driving_id: str | None
     split: str = ""
+    split_rule: str = ""
+    """How ``split`` was made, in words for the card, where the layout's card cannot know (a collection's own
+    split, or one the build dealt)."""
     identity_split: str | None = None
     method: str | None = None
     """The manipulation method of a fake (``schema.ROW_COLUMNS``); None for real clips."""
@@ -133,9 +150,12 @@ class Clip:
     present, best first, each face-cropped by the build. None where the build makes the qualities (DeepFake MNIST+)."""
     face_box: tuple[int, int, int, int] | None = None
     """The square (left, top, right, bottom, source pixels) every quality of a face-cropped clip was cut from."""
+    is_face_crop: bool = False
+    """A clip of a full-frame layout that is a face crop already (``face_crops.recognise_crops``): its one quality
+    goes into the repo as it is, never cropped again."""
 
     def relative_path(self, quality: str) -> str:
-        keeps_file = quality == "raw" and self.qualities is None
+        keeps_file = quality == "raw" and (self.qualities is None or self.is_face_crop)
         extension = self.source.path.suffix.lower() if keeps_file else ".mp4"
         return f"{self.source.folder}/{self.source.path.stem}{extension}"
 
@@ -143,5 +163,8 @@ class Clip:
         return self.qualities is None or quality in self.qualities
 
     def fingerprint(self) -> str:
+        """The source files' sizes and times, and whether the clip is kept as a face crop: a rerun that decides
+        otherwise must not reuse the other decision's file."""
         paths = [self.source.path] if self.qualities is None else list(self.qualities.values())
-        return ";".join(f"{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in paths)
+        kept = ";kept as a face crop" if self.is_face_crop else ""
+        return ";".join(f"{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in paths) + kept

@@ -37,19 +37,23 @@ class ConfigSpec:
     select: Selection
 
 
-def subset_rows(clips: list[Clip], split_of: SplitOf, action: str | None = None) -> dict[str, list[Clip]]:
-    """Rows per split of one subset: everything, or one action's fakes plus as many reals of the same split."""
+def subset_rows(clips: list[Clip], split_of: SplitOf, action: str | None = None,
+                method: str | None = None) -> dict[str, list[Clip]]:  # fmt: skip
+    """Rows per split of one subset: everything, or one action's (or method's) fakes plus as many reals of the same
+    split."""
+    picked = action or method
     rows: dict[str, list[Clip]] = {}
     for clip in clips:
         split = split_of(clip)
-        if split is not None and (action is None or clip.source.action in (action, None)):
+        in_subset = clip.label == 0 or (action in (None, clip.source.action) and method in (None, clip.method))
+        if split is not None and in_subset:
             rows.setdefault(split, []).append(clip)
-    if action is not None:
+    if picked is not None:
         for split, members in rows.items():
             fakes = [clip for clip in members if clip.label == 1]
             reals = sorted(
                 (clip for clip in members if clip.label == 0),
-                key=lambda c: stable_hash(action + c.video_id),
+                key=lambda c: stable_hash(picked + c.video_id),
             )
             rows[split] = sorted(fakes + reals[: len(fakes)], key=lambda clip: clip.video_id)
     return {split: sorted(members, key=lambda clip: clip.video_id) for split, members in rows.items()}
@@ -132,7 +136,9 @@ def write_configs(
 
 def disk_use(staging: Path, qualities) -> DiskUse:
     """What the repo takes on disk: the clips as files, and the rows with the clips inside."""
-    video_files = sum(path.stat().st_size for quality in qualities for path in (staging / quality).glob("*/*"))
+    # rglob: a collection of one's own keeps its sub-folders (real/interviews/...)
+    video_files = sum(path.stat().st_size for quality in qualities for path in (staging / quality).rglob("*")
+                      if path.is_file())  # fmt: skip
     shards = sum(path.stat().st_size for path in (staging / DATA_FOLDER).glob("*/*.parquet"))
     return DiskUse(video_files=video_files, shards=shards)
 

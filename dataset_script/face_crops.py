@@ -1,4 +1,5 @@
-"""Face-crop preprocessing of full-frame videos (FaceForensics++, Celeb-DF-v2) into 256x256 face clips.
+"""Face-crop preprocessing of full-frame videos (FaceForensics++, Celeb-DF-v2, DFDC, one's own) into 256x256 face
+clips, and telling clips that are face crops already from whole frames.
 
 One job is one video, every quality of it at once: MTCNN finds the face tube in the best quality present (batched,
 on the GPU when there is one; ``faces.video_tube``: the main face, followed through the frames), and the one square
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -29,11 +31,14 @@ from .compression import CompressionError, require_ffmpeg
 from .faces import (
     FACE_CROP,
     FACE_CROP_SIZE,
+    CropDecision,
+    Face,
     FaceCropRecord,
     FaceDetector,
     FaceError,
     chunks,
     crop_face,
+    looks_like_crop,
     measured_crop_record,
     square_box,
     tube_box,
@@ -226,3 +231,42 @@ def release_face_crop(listing: SourceFolder, clips: Sequence, crops_faces: bool)
         logger.warning("the release records no face crop and none could be measured (%s): the Space will crop "
                        "whole-frame uploads with this project's default", error)  # fmt: skip
         return None
+
+
+CROP_CHECK_FRAMES = 4
+"""Frames of a square clip whose faces decide whether it is a face crop already (MTCNN on 4 frames: about 0.1 s)."""
+
+
+def recognise_crops(videos: Sequence[tuple[str, Path, int, int]], device: str | None = None,
+                    progress: bool = True) -> tuple[dict[str, CropDecision], dict[str, str]]:  # fmt: skip
+    """Which of ``videos`` (name, file, height, width) are face crops as this project cuts them (``FACE_CROP``), as
+    ``faces.looks_like_crop`` decides from the faces of a few frames; returns (decision per video, reason per video
+    that could not be decoded). Frames of a size no crop has (not square) are whole frames whatever their faces:
+    only videos that could be crops are decoded and searched for faces (a whole-frame set like DFDC costs nothing).
+    """
+    decisions, failures, candidates = {}, {}, []
+    for name, path, height, width in videos:
+        # shown the very face a crop has, looks_like_crop still says no to frames of a size no crop has (not square)
+        ideal = _centred_face(width, FACE_CROP.face_fraction)
+        decision = looks_like_crop([[ideal]], height, width, FACE_CROP)
+        if decision.is_crop:
+            candidates.append((name, path, height, width))
+        else:
+            decisions[name] = decision
+    detector = FaceDetector(device=device or default_device()) if candidates else None
+    for name, path, height, width in tqdm(candidates, desc="recognising face crops", unit="video",
+                                          disable=not progress):  # fmt: skip
+        try:
+            video = VideoFrames(path)
+            frames = video.read(evenly_spaced_indices(video.num_frames, CROP_CHECK_FRAMES))
+        except VideoReadError as error:
+            failures[name] = str(error).removeprefix(f"{path}: ")
+            continue
+        decisions[name] = looks_like_crop(detector.detect(frames), height, width, FACE_CROP)
+    return decisions, failures
+
+
+def _centred_face(side: int, fraction: float) -> Face:
+    """A face in the middle of a ``side``-wide frame whose box spans ``fraction`` of it."""
+    half = side * fraction / 2
+    return Face((side / 2 - half, side / 2 - half, side / 2 + half, side / 2 + half), 1.0, np.zeros((5, 2)))

@@ -51,7 +51,8 @@ def check_hub_form(repo: Path) -> None:
 
 
 def licensed_per_user(repo: Path) -> bool:
-    """Whether the built ``repo`` holds data licensed to each user (FaceForensics++, Celeb-DF-v2), per its build."""
+    """Whether the built ``repo`` holds data licensed to each user (FaceForensics++, Celeb-DF-v2, DFDC, a collection
+    of one's own), per its build."""
     info = repo / "build_info.json"
     return info.is_file() and bool(json.loads(info.read_text()).get("licensed_per_user"))
 

@@ -77,7 +77,7 @@ def read_manifest_file(path: Path) -> dict[str, ManifestRow]:
     text that is not UTF-8 or JSON) and what to do."""
     text = read_utf8(path)
     rows, first_seen, errors = {}, {}, []
-    for line, record in _csv_records(path, text) if path.suffix == ".csv" else _json_records(text, errors):
+    for line, record in csv_records(path, text) if path.suffix == ".csv" else _json_records(text, errors):
         try:
             row = _manifest_row(record)
         except ValueError as error:
@@ -88,21 +88,31 @@ def read_manifest_file(path: Path) -> dict[str, ManifestRow]:
             continue
         rows[row.file], first_seen[row.file] = row, line
     if errors:
-        more = f"\n  ... and {len(errors) - MOST_ERRORS_SHOWN} more" if len(errors) > MOST_ERRORS_SHOWN else ""
-        listed = "\n  - ".join(printable(error) for error in errors[:MOST_ERRORS_SHOWN])
-        count = f"{len(errors)} malformed {'row' if len(errors) == 1 else 'rows'}"
-        raise SourceError(f"{path}: {count}:\n  - {listed}{more}\nFix them ({MANIFEST_FIX}), or remove {path.name} to "
-                          "build without identities.")  # fmt: skip
+        raise malformed_rows(path, errors, f"Fix them ({MANIFEST_FIX}), or remove {path.name} to build without "
+                             "identities.")  # fmt: skip
     return rows
 
 
-def _csv_records(path: Path, text: str) -> Iterator[tuple[int, dict]]:
-    """(line, record) of each row; a header without the columns every row needs is a SourceError."""
+def malformed_rows(path: Path, errors: list[str], fix: str) -> SourceError:
+    """One error naming ``path`` and each of its malformed rows (``line N: what``), the first few of many, then
+    ``fix``: what to do about them."""
+    more = f"\n  ... and {len(errors) - MOST_ERRORS_SHOWN} more" if len(errors) > MOST_ERRORS_SHOWN else ""
+    listed = "\n  - ".join(printable(error) for error in errors[:MOST_ERRORS_SHOWN])
+    count = f"{len(errors)} malformed {'row' if len(errors) == 1 else 'rows'}"
+    return SourceError(f"{path}: {count}:\n  - {listed}{more}\n{fix}")
+
+
+def csv_records(path: Path, text: str, required: tuple[str, ...] | None = None,
+                optional: tuple[str, ...] | None = None) -> Iterator[tuple[int, dict]]:  # fmt: skip
+    """(line, record) of each row of the CSV ``text`` of ``path``; a header without the ``required`` columns (by
+    default a manifest's) is a SourceError naming them and the ``optional`` ones."""
+    required = REQUIRED_COLUMNS if required is None else required
+    optional = OPTIONAL_COLUMNS if optional is None else optional
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
+        missing = [name for name in required if name not in (reader.fieldnames or [])]
         if missing:
-            columns = f"{', '.join(REQUIRED_COLUMNS)} (and may name {', '.join(OPTIONAL_COLUMNS)})"
+            columns = f"{', '.join(required)} (and may name {', '.join(optional)})"
             raise SourceError(f"{path}, line 1: the header has no column {', '.join(missing)}; it must name {columns}")
         for record in reader:
             yield reader.line_num, record

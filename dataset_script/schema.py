@@ -1,5 +1,5 @@
-"""The data schema: the row every built repo holds (DeepFake MNIST+, FaceForensics++, Celeb-DF-v2 alike), labels,
-actions, qualities, and the DeepFake MNIST+ release's folder names.
+"""The data schema: the row every built repo holds (DeepFake MNIST+, FaceForensics++, Celeb-DF-v2, DFDC and one's own
+collections alike), labels, actions, qualities, and the DeepFake MNIST+ release's folder names.
 
 Everything else in the project imports these names instead of repeating them.
 """
@@ -66,16 +66,22 @@ ROW_COLUMNS: dict[str, tuple[str, str]] = {
     "method": (
         "string",
         "how a fake was made: FOMM (DeepFake MNIST+), the FaceForensics++ method folder "
-        "(Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter), Celeb-DF; empty for real clips",
+        "(Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter), Celeb-DF, DFDC, or what a collection of "
+        "one's own names (its fake/<Method>/ folder, its list's method column); empty for real clips",
     ),
     "action": ("string", "DeepFake MNIST+'s animation action of a fake; empty for real clips and other datasets"),
     "quality": ("string", "raw, c23 or c40"),
     "video_id": ("string", "unique in the repo: <folder>/<file stem>"),
-    "source_id": ("string", "the identity whose face is shown (a real clip's person; a fake's source face)"),
+    "source_id": (
+        "string",
+        "the identity whose face is shown (a real clip's person; a fake's source face); in a collection of one's "
+        "own, the identity its list or --identity_pattern gives",
+    ),
     "driving_id": (
         "string",
         "a fake's target or driving identity: the person whose video gives the motion "
-        "(DeepFake MNIST+) or the frames the face is put into (FaceForensics++, Celeb-DF); empty for reals",
+        "(DeepFake MNIST+) or the frames the face is put into (FaceForensics++, Celeb-DF; DFDC: the original "
+        "video's name); empty for reals",
     ),
     "num_frames": ("int64", "frames in the clip"),
 }

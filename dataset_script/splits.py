@@ -45,13 +45,15 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def identity_split(identities: Iterable[str]) -> dict[str, str]:
-    """Deal identities to train/validation/test 70/15/15, in an order fixed by their names alone.
+def identity_split(identities: Iterable[str], seed: int | None = None) -> dict[str, str]:
+    """Deal identities to train/validation/test 70/15/15, in an order fixed by their names alone (and ``seed``).
 
     Generators call this on their identity list to keep driving identities inside the source's split, and the
-    build calls it on the identities it finds; the same list always gives the same assignment.
+    build calls it on the identities it finds; the same list (and seed) always gives the same assignment. None
+    keeps the order the project's own data has always been dealt in.
     """
-    ordered = sorted(set(identities), key=lambda identity: (stable_hash(identity), identity))
+    prefix = "" if seed is None else f"{seed}:"
+    ordered = sorted(set(identities), key=lambda identity: (stable_hash(prefix + identity), identity))
     n_train, n_validation, _ = split_sizes(len(ordered))
     return {
         identity: SPLITS[0] if i < n_train else SPLITS[1] if i < n_train + n_validation else SPLITS[2]

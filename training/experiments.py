@@ -260,6 +260,9 @@ def cross_experiment(args, models) -> tuple[Experiment, dict[str, DatasetRef]]:
         for entry in args.test_on.split(","):
             repo, _, config = entry.partition(":")
             config = config or _repo_configs(repo)[0]
+            if repos.get(_role(repo), (repo,))[0] != repo:  # the folder's name heads its column and keys its results
+                raise SystemExit(f"--test_on names two repos called {_role(repo)} ({repos[_role(repo)][0]} and "
+                                 f"{repo}); rename one folder")  # fmt: skip
             repos[_role(repo)] = (repo, config)
             tests.append((_role(repo), config))
         experiment = factory(models, train_config, tests)

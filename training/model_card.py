@@ -40,8 +40,15 @@ MINI_IDENTITY = re.compile(r"person\d{3,}")
 MINI_SIGNATURE = ("manifest.csv", "contact_sheet.png")
 """What ``generation.mini`` writes beside its clips, and no other source of ours does."""
 REPLICA_SIGNATURE = "replica.json"
-"""What ``generation.mini --layout faceforensics|celeb_df`` writes beside a replica's official folders."""
-DATASET_TITLES = {"dmplus": "DeepFake MNIST+", "faceforensics": "FaceForensics++", "celeb_df": "Celeb-DF-v2"}
+"""What ``generation.mini --layout faceforensics|celeb_df|dfdc|folders`` writes beside a replica's own folders."""
+DATASET_TITLES = {
+    "dmplus": "DeepFake MNIST+",
+    "faceforensics": "FaceForensics++",
+    "celeb_df": "Celeb-DF-v2",
+    "dfdc": "DFDC",
+    "folders": "user-collection (folders)",
+    "csv": "user-collection (CSV list)",
+}
 """The dataset a build's layout (``build_info.json``) holds, as the card names it."""
 
 METRIC_NAMES = {
@@ -65,7 +72,7 @@ class TrainingData:
     evidence: str
     """How the kind was decided, so a reader can check it."""
     dataset_title: str = DATASET_TITLES["dmplus"]
-    """Which dataset's form the faces come in: DeepFake MNIST+, FaceForensics++ or Celeb-DF-v2."""
+    """Which dataset's form the faces come in: DeepFake MNIST+, FaceForensics++, Celeb-DF-v2, DFDC or a collection."""
 
 
 def describe_training_data(dataset_name: str, identities: Iterable[str]) -> TrainingData:

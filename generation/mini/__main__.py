@@ -1,5 +1,5 @@
-"""python -m generation.mini --out DIR [--layout {dmplus,faceforensics,celeb_df}] [--animator {keypoint,tps}]
-[--size ...] [--seed N]"""
+"""python -m generation.mini --out DIR [--layout {dmplus,faceforensics,celeb_df,folders,dfdc}]
+[--animator {keypoint,tps}] [--size ...] [--seed N]"""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from dataset_script.console import configure_logging
 from dataset_script.schema import QUALITIES
 
 from .generate import ANIMATORS, SIZES, generate
-from .replicas import write_celeb_df, write_faceforensics
+from .replicas import write_celeb_df, write_dfdc, write_faceforensics, write_folders
 
 logger = logging.getLogger("generation.mini")
 
-LAYOUTS = ("dmplus", "faceforensics", "celeb_df")
+LAYOUTS = ("dmplus", "faceforensics", "celeb_df", "folders", "dfdc")
 SIZE_HELP = (
     "dmplus: smoke 7 identities x 16 frames, default 20 x 48, large 60 x 64; "
     "faceforensics: smoke 6 ids (3 pairs) x 12 frames of 192x144, default 40 ids (20 pairs) x 32 frames of "
     "320x256, four methods each; celeb_df: smoke 6 celebrities x 2 videos + 4 YouTube-real, 12 fakes, 12 frames of "
-    "224x144, default 16 x 2 + 8, 64 fakes, 32 frames of 384x256"
+    "224x144, default 16 x 2 + 8, 64 fakes, 32 frames of 384x256; folders: smoke 6 people, 12 fakes, 12 frames of "
+    "192x144, default 16 x 2 videos, 64 fakes, 32 frames of 320x256; dfdc: smoke 2 parts of 3 reals + 3 fakes, 12 "
+    "frames of 256x144, default 4 parts of 5 + 10, 32 frames of 512x288"
 )
 
 
@@ -34,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write the release layout into")
     parser.add_argument("--layout", choices=LAYOUTS, default="dmplus",
-                        help="dmplus: the DeepFake MNIST+ mini (default); faceforensics / celeb_df: a replica of "
-                        "that release's layout, full frames with the face off centre")  # fmt: skip
+                        help="dmplus: the DeepFake MNIST+ mini (default); faceforensics, celeb_df, dfdc, folders: a "
+                        "replica of that layout, full frames with the face off centre")  # fmt: skip
     parser.add_argument("--animator", choices=sorted(ANIMATORS), default="keypoint",
                         help="dmplus only: what makes the fakes, from the same plan (people, pairs, reals, seeds): "
                         "keypoint (default), FOMM's motion model; tps, thin-plate splines with TPSMM's occlusion "
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         write_faceforensics(args.out, args.size, args.seed, args.qualities, args.workers, progress)
     elif args.layout == "celeb_df":
         write_celeb_df(args.out, args.size, args.seed, args.workers, progress)
+    elif args.layout in ("folders", "dfdc"):
+        (write_folders if args.layout == "folders" else write_dfdc)(args.out, args.size, args.seed, args.workers,
+                                                                    progress)  # fmt: skip
     else:
         generate(args.out, SIZES[args.size], seed=args.seed, workers=args.workers, progress=progress,
                  animator=args.animator)  # fmt: skip

@@ -13,19 +13,16 @@ whose video it is), seeded and written into the repo as data.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from .card import CardText
-from .clips import BuildConfig, BuildError, Clip, Problems
-from .configs import ConfigSpec, subset_rows
-from .faceforensics import container_info
-from .release import SourceVideo
-from .schema import FAKE, LABEL_NAMES, REAL, SPLITS, VIDEO_EXTENSIONS
-from .source_folder import SourceFolder, read_utf8
-from .splits import SPLIT_FRACTIONS, stable_hash
+from ..card import CardText
+from ..clips import BuildConfig, BuildError, Clip, Problems
+from ..configs import ConfigSpec, subset_rows
+from ..release import SourceVideo
+from ..schema import FAKE, LABEL_NAMES, REAL, SPLITS, VIDEO_EXTENSIONS
+from ..source_folder import SourceFolder, read_utf8
+from ..splits import SPLIT_FRACTIONS, stable_hash
+from .faceforensics import container_infos
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +91,7 @@ def scan(listing: SourceFolder, config: BuildConfig, problems: Problems, workers
     found = {f"{folder}/{path.name}" for folder, path in videos}
     for relative in sorted(set(test_labels) - found):
         problems.bad_files[relative] = f"listed in {TEST_LIST} but not found"
-    with ThreadPoolExecutor(workers) as pool:
-        infos = list(tqdm(pool.map(container_info, [path for _, path in videos]), total=len(videos), desc="probing",
-                          unit="video", disable=not config.progress))  # fmt: skip
+    infos = container_infos([path for _, path in videos], workers, config.progress)
     clips = []
     for (folder, path), info in zip(videos, infos, strict=True):
         relative = f"{folder}/{path.name}"

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .card import CardText
-from .clips import BuildConfig, BuildError, Clip, Problems
-from .configs import ConfigSpec, SplitOf, subset_rows
-from .probe import VideoInfo, VideoProbeError, read_metadata
-from .release import SourceVideo
-from .schema import QUALITIES, VIDEO_EXTENSIONS
-from .source_folder import SourceFolder, read_utf8
+from ..card import CardText
+from ..clips import BuildConfig, BuildError, Clip, Problems
+from ..configs import ConfigSpec, SplitOf, subset_rows
+from ..probe import VideoInfo, VideoProbeError, read_metadata
+from ..release import SourceVideo
+from ..schema import QUALITIES, VIDEO_EXTENSIONS
+from ..source_folder import SourceFolder, read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,7 @@ def scan(listing: SourceFolder, config: BuildConfig, problems: Problems, workers
         logger.warning("FaceForensics++ qualities absent from %s: %s (built: %s; never made from another quality)",
                        source, ", ".join(absent), ", ".join(wanted))  # fmt: skip
     files = [path for qualities in groups.values() for q, path in qualities.items() if q in wanted]
-    with ThreadPoolExecutor(workers) as pool:
-        checked = dict(zip(files, tqdm(pool.map(container_info, files), total=len(files), desc="probing", unit="video",
-                                       disable=not config.progress), strict=True))  # fmt: skip
+    checked = dict(zip(files, container_infos(files, workers, config.progress), strict=True))
     clips = []
     for (method, stem), qualities in sorted(groups.items()):
         qualities = {q: qualities[q] for q in wanted if q in qualities}
@@ -163,6 +161,13 @@ def container_info(path: Path) -> VideoInfo | str:
     except VideoProbeError as error:
         return str(error).removeprefix(f"{path}: ")
     return VideoInfo(metadata.width, metadata.height, metadata.declared_frames, metadata.fps, metadata.codec)
+
+
+def container_infos(paths: list[Path], workers: int, progress: bool = True) -> list[VideoInfo | str]:
+    """``container_info`` of each of ``paths``, ``workers`` at a time."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(tqdm(pool.map(container_info, paths), total=len(paths), desc="probing", unit="video",
+                         disable=not progress))  # fmt: skip
 
 
 def assign(clips: list[Clip]) -> bool:

@@ -6,13 +6,13 @@ them (the paper's per-class 70/15/15, and by identity where identities are known
 
 from __future__ import annotations
 
-from .card import CITATION, CardText
-from .clips import BuildConfig, Clip, Problems
-from .probe import probe_videos
-from .release import MANIFEST_NAMES, ManifestRow, ScanReport, SourceVideo, read_manifest_file, scan_release
-from .schema import ACTIONS, DMPLUS_METHOD, LABEL_NAMES, QUALITIES, action_config_name, canonical_action
-from .source_folder import SourceFolder
-from .splits import identity_split, paper_split
+from ..card import CITATION, CardText
+from ..clips import BuildConfig, Clip, Problems
+from ..probe import probe_videos
+from ..release import MANIFEST_NAMES, ManifestRow, ScanReport, SourceVideo, read_manifest_file, scan_release
+from ..schema import ACTIONS, DMPLUS_METHOD, LABEL_NAMES, QUALITIES, action_config_name, canonical_action
+from ..source_folder import SourceFolder
+from ..splits import identity_split, paper_split
 
 
 def scan(source: SourceFolder, config: BuildConfig, problems: Problems, workers: int) -> list[Clip]:
