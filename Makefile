@@ -24,8 +24,8 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(OFFLINE) $(PY) -m generation.mini --out $(DEMO_DIR)/mini --size default --seed 0
-	$(OFFLINE) $(PY) -m dataset_script.build $(DEMO_DIR)/mini --out $(DEMO_DIR)/deepfake_mnist_plus
+	$(OFFLINE) $(PY) -m generation.mini --output_dir $(DEMO_DIR)/mini --size default --seed 0
+	$(OFFLINE) $(PY) -m dataset_script.build $(DEMO_DIR)/mini --output_dir $(DEMO_DIR)/deepfake_mnist_plus
 	cd $(DEMO_DIR) && $(OFFLINE) $(abspath $(PY)) -m dataset_script.inspect_repo deepfake_mnist_plus --configs raw,c23,c40
 	$(OFFLINE) $(PY) training/train.py --preset demo --dataset_name $(DEMO_DIR)/deepfake_mnist_plus \
 	  --test_config_names raw,c23,c40 --output_dir $(DEMO_DIR)/detector --resume true \

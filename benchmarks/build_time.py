@@ -52,7 +52,7 @@ def _timed_build(source: Path, out: Path, previous: bool) -> float:
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     with _previous_pipeline() if previous else nullcontext():
-        build(BuildConfig(source=source, out=out, progress=False))
+        build(BuildConfig(source=source, output_dir=out, progress=False))
     return time.perf_counter() - started
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         source = args.source
         if source is None:
             source = scratch / "mini"
-            subprocess.run([sys.executable, "-m", "generation.mini", "--out", str(source), "--size", "default",
+            subprocess.run([sys.executable, "-m", "generation.mini", "--output_dir", str(source), "--size", "default",
                             "--seed", "0", "--no_progress"], cwd=ROOT, check=True)  # fmt: skip
         clips = sum(1 for _ in source.rglob("*.mp4"))
         timings: dict[str, list[float]] = {"previous": [], "ours": []}

@@ -29,9 +29,11 @@ METRICS = ("frame_accuracy", "video_accuracy", "video_auc")
 def build_default_mini(scratch: Path) -> Path:
     """The default mini (seed 0, as ``make demo`` makes it), built into a dataset repo under ``scratch``."""
     mini, repo = scratch / "mini", scratch / "deepfake_mnist_plus"
-    subprocess.run([sys.executable, "-m", "generation.mini", "--out", str(mini), "--size", "default", "--seed", "0"],
-                   cwd=ROOT, check=True)  # fmt: skip
-    subprocess.run([sys.executable, "-m", "dataset_script.build", str(mini), "--out", str(repo)], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "generation.mini", "--output_dir", str(mini), "--size", "default", "--seed",
+                    "0"], cwd=ROOT, check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "dataset_script.build", str(mini), "--output_dir", str(repo)], cwd=ROOT, check=True
+    )
     return repo
 
 

@@ -31,8 +31,8 @@ def run(inputs: Path, out: Path, processes: int) -> float:
                     str(processes), "--num_machines", "1", "--mixed_precision", "no",
                     "--dynamo_backend", "no"]  # fmt: skip
     command = [*launcher, str(ROOT / "generation" / "generate.py"), "--backend", "warp", "--sources",
-               str(inputs / "sources"), "--driving", str(inputs / "driving"), "--out", str(out), "--cpu",
-               "--progress", "false"]  # fmt: skip
+               str(inputs / "sources"), "--driving", str(inputs / "driving"), "--output_dir", str(out), "--cpu",
+               "--no_progress"]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started

@@ -206,11 +206,11 @@ def make_dataset(config: GpuCheckConfig, work: Path, report: Report) -> Path:
     from dataset_script.build import BuildConfig, build
 
     started = time.perf_counter()
-    command = [sys.executable, "-m", "generation.mini", "--out", str(work / "mini"), "--size", config.mini_size,
+    command = [sys.executable, "-m", "generation.mini", "--output_dir", str(work / "mini"), "--size", config.mini_size,
                "--seed", "0", "--no_progress"]  # fmt: skip
     subprocess.run(command, check=True, cwd=ROOT, env=subprocess_env())
     generated = time.perf_counter()
-    out = build(BuildConfig(source=work / "mini", out=work / "deepfake_mnist_plus", qualities=("raw",),
+    out = build(BuildConfig(source=work / "mini", output_dir=work / "deepfake_mnist_plus", qualities=("raw",),
                             progress=False))  # fmt: skip
     report.note("training", "mini", {"size": config.mini_size, "generate_s": round(generated - started, 1),
                                      "build_s": round(time.perf_counter() - generated, 1)})  # fmt: skip
@@ -306,7 +306,7 @@ def generation_stage(config: GpuCheckConfig, device: torch.device, report: Repor
     out = work / "generated"
     command = [sys.executable, str(ROOT / "generation" / "generate.py"), "--backend", "fomm", "--checkpoint",
                str(checkpoint), "--sources", str(inputs.root / "sources"), "--driving", str(inputs.root / "driving"),
-               "--out", str(out), "--progress", "false"]  # fmt: skip
+               "--output_dir", str(out), "--no_progress"]  # fmt: skip
     command += ["--cpu", "true"] if device.type == "cpu" else []
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True)

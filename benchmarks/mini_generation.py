@@ -18,8 +18,8 @@ def main(sizes=("smoke", "default")) -> None:
         out = Path(tempfile.mkdtemp(prefix=f"dfmp-bench-mini-{size}-"))
         try:
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "generation.mini", "--out", str(out), "--size", size, "--seed", "0",
-                            "--no_progress"], check=True, capture_output=True)  # fmt: skip
+            subprocess.run([sys.executable, "-m", "generation.mini", "--output_dir", str(out), "--size", size, "--seed",
+                            "0", "--no_progress"], check=True, capture_output=True)  # fmt: skip
             elapsed = time.perf_counter() - started
             clips = len(list(out.rglob("*.mp4")))
             print(f"  {size:<8} {clips:4d} clips in {elapsed:6.1f} s (target <= {TARGETS[size]:.0f} s; "

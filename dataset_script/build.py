@@ -1,7 +1,7 @@
 """Build a data-only ``datasets`` repo from a DeepFake MNIST+, FaceForensics++, Celeb-DF-v2 or DFDC release folder,
 or from a collection of one's own (folders of real and fake videos, or a CSV list of them).
 
-    python -m dataset_script.build SOURCE --out DIR [--layout dmplus|faceforensics|celeb_df|dfdc|folders|csv]
+    python -m dataset_script.build SOURCE --output_dir DIR [--layout dmplus|faceforensics|celeb_df|dfdc|folders|csv]
         [--list FILE] [--push_to_hub ORG/NAME]
 
 The layout is recognised from the folders (``layouts``); every layout gives rows of one schema
@@ -39,7 +39,7 @@ from .card import render_card
 from .clips import DEFAULT_MAX_FRAMES, BuildConfig, BuildError, Clip, Problems
 from .compression import CompressionError, CompressionJob, compress_videos, default_workers
 from .configs import disk_use, write_configs
-from .console import configure_logging
+from .console import add_old_spelling, configure_logging
 from .face_crops import CropJob, crop_videos, release_face_crop
 from .faces import FACE_CROP_SIZE
 from .files import atomic_path, recover_interrupted_replace, write_text_atomically
@@ -103,7 +103,7 @@ def _drop_stale_staging(clips: list[Clip], staging: Path) -> None:
 
 def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, qualities) -> None:
     """Link clips (compressed or face-cropped) of a previous complete build whose source files are unchanged."""
-    info_path = config.out / "build_info.json"
+    info_path = config.output_dir / "build_info.json"
     if not info_path.exists():
         return
     previous = json.loads(info_path.read_text()).get("source_fingerprints", {})
@@ -112,23 +112,23 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, quali
             continue
         made = [q for q in qualities if clip.has_quality(q) and (clip.qualities is not None or q in CRF_BY_QUALITY)]
         for quality in made:
-            old = config.out / quality / clip.relative_path(quality)
+            old = config.output_dir / quality / clip.relative_path(quality)
             if old.exists():
-                _place(old, staging / quality / clip.relative_path(quality), config.out)
-        record = config.out / FACE_BOXES / f"{clip.video_id}.json"
+                _place(old, staging / quality / clip.relative_path(quality), config.output_dir)
+        record = config.output_dir / FACE_BOXES / f"{clip.video_id}.json"
         if clip.qualities is not None and record.exists():
-            _place(record, staging / FACE_BOXES / f"{clip.video_id}.json", config.out)
+            _place(record, staging / FACE_BOXES / f"{clip.video_id}.json", config.output_dir)
 
 
 def stop_or_skip(bad: dict[str, str], what: str, finished: str, config: BuildConfig, problems: Problems) -> None:
     """Videos found bad (name -> reason) once work on them began: recorded in ``problems``, then a BuildError
-    that names each (nothing is written to ``config.out``; the staging folder keeps the ``finished`` work for a
+    that names each (nothing is written to ``config.output_dir``; the staging folder keeps the ``finished`` work for a
     rerun), or with ``skip_bad_files`` a warning."""
     problems.bad_files.update(bad)
     report = Problems(bad_files=bad).report()
     if not config.skip_bad_files:
-        raise BuildError(f"{config.source}: {len(bad)} videos {what}; nothing was written to {config.out} (finished "
-                         f"{finished} are kept for a rerun).\n{report}\nFix or remove them, or rerun with "
+        raise BuildError(f"{config.source}: {len(bad)} videos {what}; nothing was written to {config.output_dir} "
+                         f"(finished {finished} are kept for a rerun).\n{report}\nFix or remove them, or rerun with "
                          "--skip_bad_files.")  # fmt: skip
     logger.warning("skipping %d videos that %s.\n%s", len(bad), what, report)
 
@@ -139,7 +139,7 @@ def compress_clips(clips: list[Clip], config: BuildConfig, staging: Path, worker
     how many outputs were encoded).
 
     The probe counts packets without decoding, so a clip damaged inside is first found here, when ffmpeg stops at
-    its decoding error: a bad file, named, that stops the build before anything is written to ``config.out``
+    its decoding error: a bad file, named, that stops the build before anything is written to ``config.output_dir``
     (finished encodes are kept for a rerun), unless ``skip_bad_files``."""
     raw = {clip.source.relative: staging / "raw" / clip.relative_path("raw") for clip in clips}
     for clip in clips:
@@ -173,7 +173,7 @@ def crop_clips(clips: list[Clip], config: BuildConfig, staging: Path, workers: i
     """Full-frame layouts: every quality of each clip face-cropped with one box; returns the clips cropped.
 
     A video whose face cannot be cropped (none, no main one, undecodable) is a bad file: the build stops, having
-    put nothing at ``config.out`` (the staging folder keeps the finished crops for a rerun), unless
+    put nothing at ``config.output_dir`` (the staging folder keeps the finished crops for a rerun), unless
     ``skip_bad_files``."""
     jobs = [
         CropJob(name=clip.source.relative, sources=tuple(clip.qualities.items()),
@@ -211,12 +211,18 @@ def write_splits_csv(path: Path, clips: list[Clip]) -> None:
 
 
 def _check_config(config: BuildConfig) -> None:
-    recover_interrupted_replace(config.out)
+    recover_interrupted_replace(config.output_dir)
     unknown_qualities = set(config.qualities) - set(QUALITIES)
     if unknown_qualities:
         raise BuildError(f"unknown qualities {sorted(unknown_qualities)}; choose from {list(QUALITIES)}")
-    if config.out.exists() and not (config.out / "build_info.json").exists() and any(config.out.iterdir()):
-        raise BuildError(f"{config.out} exists and is not a dataset built by this tool; choose a new or empty --out")
+    if (
+        config.output_dir.exists()
+        and not (config.output_dir / "build_info.json").exists()
+        and any(config.output_dir.iterdir())
+    ):
+        raise BuildError(
+            f"{config.output_dir} exists and is not a dataset built by this tool; choose a new or empty --output_dir"
+        )
     if not config.source.is_dir():
         raise FileNotFoundError(f"{config.source} is not a folder; pass the unpacked release (or generated) folder")
     if config.max_frames is not None and config.max_frames < 1:
@@ -250,7 +256,7 @@ def _scan(config: BuildConfig, layout: Layout, workers: int) -> tuple[list[Clip]
 
 
 def build(config: BuildConfig) -> Path:
-    """Build the repo into ``config.out``; raises BuildError, having written nothing there, on problems."""
+    """Build the repo into ``config.output_dir``; raises BuildError, having written nothing there, on problems."""
     started = time.perf_counter()
     _check_config(config)
     workers = config.workers or default_workers()
@@ -263,7 +269,7 @@ def build(config: BuildConfig) -> Path:
 
     # A hidden folder beside DIR, renamed into place once complete (through replace_folder); kept when the build
     # fails, so that a rerun reuses the clips it has compressed or cropped.
-    with atomic_path(config.out, keep_on_failure=True) as staging:
+    with atomic_path(config.output_dir, keep_on_failure=True) as staging:
         staging.mkdir(exist_ok=True)
         _drop_stale_staging(clips, staging)  # before reusing the previous build: what it links in is current
         _reuse_previous(clips, config, staging, qualities)
@@ -281,7 +287,7 @@ def build(config: BuildConfig) -> Path:
         specs = layout.configs(clips, qualities)
         configs, counts = write_configs(staging, clips, specs, has_identity, config.progress)
         write_splits_csv(staging / "splits.csv", clips)
-        flags = [str(config.source), "--out", str(config.out)] + command_flags(layout, config)
+        flags = [str(config.source), "--output_dir", str(config.output_dir)] + command_flags(layout, config)
         command = "python -m dataset_script.build " + shlex.join(flags)
         disk = disk_use(staging, qualities)
         cropped = layout.crops_faces and not all(clip.is_face_crop for clip in clips)
@@ -309,13 +315,13 @@ def build(config: BuildConfig) -> Path:
         (staging / STAGED_FROM).unlink(missing_ok=True)  # build_info's fingerprints say it from here on
         # Written last: a staging folder with build_info.json is complete.
         write_text_atomically(staging / "build_info.json", json.dumps(info, indent=1))
-    logger.info("built %s: %d clips, %d configs, %s s; %s", config.out, len(clips), len(configs), info["seconds"],
-                disk.describe())  # fmt: skip
+    logger.info("built %s: %d clips, %d configs, %s s; %s", config.output_dir, len(clips), len(configs),
+                info["seconds"], disk.describe())  # fmt: skip
     if config.push_to_hub:
         from .hub import push_to_hub
 
-        push_to_hub(config.out, config.push_to_hub)
-    return config.out
+        push_to_hub(config.output_dir, config.push_to_hub)
+    return config.output_dir
 
 
 def _max_frames(text: str) -> int | None:
@@ -332,14 +338,13 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
     parser.add_argument("source", type=Path,
                         help="release folder: DeepFake MNIST+ (or a generated one with manifest.csv), "
                              "FaceForensics++, Celeb-DF-v2, DFDC, or a collection of one's own")  # fmt: skip
-    parser.add_argument("--out", type=Path, required=True, help="where the dataset repo is written")
+    parser.add_argument("--output_dir", type=Path, required=True, help="where the dataset repo is written")
     parser.add_argument("--layout", choices=list(LAYOUTS),
                         help="the source's layout (default: recognised; csv where --list is given); folders: real/ "
                              "and fake/<Method>/, optionally inside train/, validation/, test/")  # fmt: skip
     add_collection_arguments(parser)
     parser.add_argument(
         "--real_folder",
-        "--real-folder",
         help="DeepFake MNIST+: name of the real-clip folder (default: 'original' or 'real')",
     )
     parser.add_argument(
@@ -354,7 +359,6 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
     )
     parser.add_argument(
         "--max_frames",
-        "--max-frames",
         type=_max_frames,
         default=DEFAULT_MAX_FRAMES,
         help=f"face-cropped layouts: frames kept per video, or 'all' (default {DEFAULT_MAX_FRAMES})",
@@ -362,36 +366,45 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
     parser.add_argument("--device", help="face-cropped layouts: where MTCNN runs (default: cuda when available)")
     parser.add_argument(
         "--validation_seed",
-        "--validation-seed",
         type=int,
         default=0,
         help="Celeb-DF-v2: seed of the identities carved from train into validation",
     )
     parser.add_argument("--workers", type=int, help="parallel probes/encodes/crops (default: all cores)")
-    parser.add_argument("--skip_bad_files", "--skip-bad-files", action="store_true",
+    parser.add_argument("--skip_bad_files", action="store_true",
                         help="skip unreadable, non-video, unlisted or faceless files, refused entries and links "
                              "out of SOURCE, and empty or unknown folders, each named in a warning")  # fmt: skip
-    parser.add_argument("--follow_links_outside_source", "--follow-links-outside-source", action="store_true",
+    parser.add_argument("--follow_links_outside_source", action="store_true",
                         help="build from links (files or folders) that resolve outside SOURCE too, copying what they "
                              "point at into the repo; by default each is a problem, named")  # fmt: skip
     parser.add_argument(
         "--allow_missing_actions",
-        "--allow-missing-actions",
         action="store_true",
         help="DeepFake MNIST+: build even if action folders are missing",
     )
     parser.add_argument(
         "--push_to_hub",
-        "--push-to-hub",
         metavar="ORG/NAME",
         help="after building, upload a sharded Hub form (private for data licensed per user: FaceForensics++, "
         "Celeb-DF, DFDC, a collection of one's own)",
     )
-    parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_old_spelling(parser, "--out", "--output_dir")
+    for option in (
+        "--real_folder",
+        "--max_frames",
+        "--validation_seed",
+        "--skip_bad_files",
+        "--follow_links_outside_source",
+        "--allow_missing_actions",
+        "--push_to_hub",
+        "--no_progress",
+    ):
+        add_old_spelling(parser, option.replace("_", "-"), option)
     args = parser.parse_args(argv)
     return BuildConfig(
         source=args.source,
-        out=args.out,
+        output_dir=args.output_dir,
         real_folder=args.real_folder,
         qualities=tuple(q for q in args.qualities.split(",") if q),
         workers=args.workers,

@@ -24,7 +24,7 @@ training frames, at about a quarter of an average FaceForensics++ video's ~500 f
 @dataclass
 class BuildConfig:
     source: Path
-    out: Path
+    output_dir: Path
     real_folder: str | None = None
     qualities: tuple[str, ...] = QUALITIES
     workers: int | None = None

@@ -2,11 +2,11 @@
 animate every source with every driving video, check the fakes, and write the release layout with a manifest.
 
     accelerate launch generation/generate.py --backend fomm --checkpoint vox-cpk.pth.tar \\
-        --sources faces/ --driving driving/ --out generated/
-    python generation/generate.py --backend warp --sources faces/ --driving driving/ --out generated/
-    python -m dataset_script.build generated/ --out deepfake_mnist_plus
+        --sources faces/ --driving driving/ --output_dir generated/
+    python generation/generate.py --backend warp --sources faces/ --driving driving/ --output_dir generated/
+    python -m dataset_script.build generated/ --output_dir deepfake_mnist_plus
     python generation/generate.py --backend tpsmm --checkpoint vox.pth.tar --sources faces/ --driving driving/ \
-        --pairing manifest --pairing_manifest generated/manifest.csv --out unseen_tpsmm/
+        --pairing manifest --pairing_manifest generated/manifest.csv --output_dir unseen_tpsmm/
 
 ``--driving`` holds one sub-folder per action (``blink``, ``open_mouth``..., or the release's names) of driving
 videos, uncropped or cropped; ``--sources`` holds face images or videos (the most frontal face of a video is
@@ -18,10 +18,10 @@ manifest names each fake's generator (``method``: ``FOMM``, ``TPSMM``, ``keypoin
 
 Jobs are sorted by stable ids; the main process decides which are finished and tells the others, and each
 process takes a contiguous share, so every job runs exactly once. Each video is written atomically and then
-its record (``OUT/.generation/records``), so an interrupted run is resumed by running the same command again.
-Fakes that fail a check (``--checks``; by default a face in at least 90% of the frames) are recorded as
-rejected, kept under ``OUT/.generation/rejected`` and left out of the manifest. Inputs with no usable face are
-recorded as errors with the reason, and the run goes on.
+its record (``OUTPUT_DIR/.generation/records``), so an interrupted run is resumed by running the same command
+again. Fakes that fail a check (``--checks``; by default a face in at least 90% of the frames) are recorded as
+rejected, kept under ``OUTPUT_DIR/.generation/rejected`` and left out of the manifest. Inputs with no usable face
+are recorded as errors with the reason, and the run goes on.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import torch
 from accelerate.logging import get_logger
 from tqdm.auto import tqdm
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_progress_switch, add_old_spelling, configure_logging
 from dataset_script.faces import FaceDetector, FaceError
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError
@@ -80,7 +80,7 @@ class GenerationConfig:
     backend: str = field(metadata={"choices": sorted(BACKENDS), "help": backends_help()})
     sources: Path = field(metadata={"help": "folder of source face images or videos"})
     driving: Path = field(metadata={"help": "folder with one sub-folder of driving videos per action"})
-    out: Path = field(metadata={"help": "output folder: the release layout plus manifest.csv"})
+    output_dir: Path = field(metadata={"help": "output folder: the release layout plus manifest.csv"})
     checkpoint: Path | None = field(default=None, metadata={
         "help": "fomm: vox-cpk.pth.tar, tpsmm: vox.pth.tar, or their .safetensors conversions"})  # fmt: skip
     pairing: str = field(default="all", metadata={"choices": PAIRINGS,
@@ -111,7 +111,7 @@ class GenerationConfig:
                 "natively (AVX-512 BF16 or AMX; others run fp32); each job's record says what it ran in"})  # fmt: skip
     retry_errors: bool = field(default=False, metadata={"help": "run again the jobs recorded as errors"})
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even where there are GPUs"})
-    progress: bool = field(default=True, metadata={"help": "progress bar per process"})
+    no_progress: bool = field(default=False, metadata={"help": "no progress bars (by default one per process)"})
 
     @property
     def check_names(self) -> list[str]:
@@ -133,15 +133,15 @@ class GenerationConfig:
 
 def check_settings(config: GenerationConfig) -> None:
     """Record the run's settings on the first run; refuse a rerun into the same folder with others."""
-    path = config.out / BOOKKEEPING / "settings.json"
+    path = config.output_dir / BOOKKEEPING / "settings.json"
     wanted = config.settings()
     if path.exists():
         earlier = json.loads(path.read_text())
         changed = {key: (earlier.get(key), value) for key, value in wanted.items() if earlier.get(key) != value}
         if changed:
             described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
-            raise JobPlanError(f"{config.out} was generated with other settings ({described}); rerun with the same "
-                               f"settings to resume, or choose a new --out")  # fmt: skip
+            raise JobPlanError(f"{config.output_dir} was generated with other settings ({described}); rerun with the "
+                               f"same settings to resume, or choose a new --output_dir")  # fmt: skip
     else:
         write_text_atomically(path, json.dumps(wanted, indent=1, sort_keys=True))
 
@@ -151,15 +151,17 @@ class Worker:
 
     def __init__(self, config: GenerationConfig, device: torch.device, process_index: int):
         self.config, self.process_index = config, process_index
-        self.records = JobRecords(config.out)
+        self.records = JobRecords(config.output_dir)
         self.detector = FaceDetector(device=device)
         self.backend = create_backend(
             config.backend, BackendOptions(config.checkpoint, device, config.precision, config.animation_mode)
         )
-        self.videos = VideoTracks(config.out / BOOKKEEPING / "faces", self.detector, max_frames=config.max_frames)
+        self.videos = VideoTracks(
+            config.output_dir / BOOKKEEPING / "faces", self.detector, max_frames=config.max_frames
+        )
         self.check_context = CheckContext(self.detector, config.min_face_fraction)
         self._sources: dict[str, FaceTrack | Exception] = {}
-        self.log = config.out / BOOKKEEPING / "logs" / f"process-{process_index}.jsonl"
+        self.log = config.output_dir / BOOKKEEPING / "logs" / f"process-{process_index}.jsonl"
         self.log.parent.mkdir(parents=True, exist_ok=True)
 
     def source(self, name: str) -> FaceTrack:
@@ -185,7 +187,8 @@ class Worker:
                                           f"{SOURCE_REAL_JOBS}/{Path(job.source).stem}", role="source")  # fmt: skip
             details.update(frames=len(driving.frames), fps=driving.fps)
             if job.is_real:
-                frames, target, status = driving.frames.permute(0, 2, 3, 1).numpy(), self.config.out / job.output, DONE
+                frames, status = driving.frames.permute(0, 2, 3, 1).numpy(), DONE
+                target = self.config.output_dir / job.output
             else:
                 source = self.source(job.source)
                 reference = 0
@@ -198,11 +201,11 @@ class Worker:
                 details.update(reference_frame=reference, checks={name: asdict(r) for name, r in checks.items()})
                 failed = [f"{name}: {result.reason}" for name, result in checks.items() if not result.passed]
                 status = REJECTED if failed else DONE
-                target = self.config.out / (job.output if not failed else f"{BOOKKEEPING}/rejected/{job.output}")
+                target = self.config.output_dir / (job.output if not failed else f"{BOOKKEEPING}/rejected/{job.output}")
                 if failed:
                     details["reason"] = "; ".join(failed)
             write_video(frames, target, driving.fps)
-            details.update(bytes=target.stat().st_size, path=target.relative_to(self.config.out).as_posix())
+            details.update(bytes=target.stat().st_size, path=target.relative_to(self.config.output_dir).as_posix())
         except INPUT_ERRORS as error:
             status, details["reason"] = ERROR, str(error)
         details["seconds"] = round(time.perf_counter() - started, 3)
@@ -228,7 +231,7 @@ class Summary:
 
 def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
     """Write the manifest of the finished videos and a report of every job (status and reason)."""
-    records = JobRecords(config.out)
+    records = JobRecords(config.output_dir)
     method = backend_class(config.backend).method
     rows, report_rows, counts = [], [], {DONE: 0, REJECTED: 0, ERROR: 0}
     for job in jobs:
@@ -239,13 +242,13 @@ def finish(config: GenerationConfig, jobs: list[Job]) -> Summary:
         if record["status"] == DONE:
             rows.append(ManifestRow(job.output, job.label, job.action, job.source_id, job.driving_id, 0,
                                     method="" if job.is_real else method))  # fmt: skip
-    manifest = write_manifest(config.out, rows)
+    manifest = write_manifest(config.output_dir, rows)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=["job_id", "status", "output", "reason"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(report_rows)
-    report = write_text_atomically(config.out / "generation_report.csv", text.getvalue())
-    for leftover in config.out.rglob(".*.partial*"):  # from processes killed mid-write; their jobs were redone
+    report = write_text_atomically(config.output_dir / "generation_report.csv", text.getvalue())
+    for leftover in config.output_dir.rglob(".*.partial*"):  # from processes killed mid-write; their jobs were redone
         leftover.unlink(missing_ok=True)
     return Summary(len(jobs), counts[DONE], counts[REJECTED], counts[ERROR], manifest, report)
 
@@ -265,9 +268,9 @@ def generate(config: GenerationConfig) -> Summary | None:
             validate_checks(config.check_names)
             jobs = plan_jobs(config.sources, config.driving, config.pairing, config.real_clips, config.identity_pattern,
                              config.pairing_manifest)  # fmt: skip
-            config.out.mkdir(parents=True, exist_ok=True)
+            config.output_dir.mkdir(parents=True, exist_ok=True)
             check_settings(config)
-            records = JobRecords(config.out)
+            records = JobRecords(config.output_dir)
             plan = (jobs, [job for job in jobs if not records.is_finished(job, config.retry_errors)])
         except (JobPlanError, ValueError, FileNotFoundError) as error:
             plan = error
@@ -280,7 +283,7 @@ def generate(config: GenerationConfig) -> Summary | None:
     if mine:
         worker = Worker(config, state.device, state.process_index)
         progress = tqdm(mine, desc=f"process {state.process_index}", unit="job", position=state.process_index,
-                        disable=not config.progress)  # fmt: skip
+                        disable=config.no_progress)  # fmt: skip
         for job in progress:
             worker.run(job)
     state.wait_for_everyone()
@@ -291,11 +294,18 @@ def generate(config: GenerationConfig) -> Summary | None:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> GenerationConfig:
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(GenerationConfig, description=__doc__.split("\n\n")[0])
+    add_old_spelling(parser, "--out", "--output_dir")
+    add_old_progress_switch(parser)
     (config,) = parser.parse_args_into_dataclasses(args=argv)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
     configure_logging()
     try:
         generate(config)

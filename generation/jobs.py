@@ -50,7 +50,7 @@ class Job:
     source: str | None
     """Path relative to ``--sources``; None for a driving video's real clip."""
     output: str
-    """Path relative to ``--out`` in the release layout."""
+    """Path relative to ``--output_dir`` in the release layout."""
     source_id: str
     """The identity shown: the source's for a fake, the filmed person's for a real clip."""
     driving_id: str

@@ -94,7 +94,9 @@ def run_build(caplog):
     def run(source: Path, out: Path, *flags: str) -> tuple[int, str]:
         caplog.clear()
         with caplog.at_level(logging.WARNING):
-            code = main([str(source), "--out", str(out), "--no_progress", "--workers", "1", "--device", "cpu", *flags])
+            code = main(
+                [str(source), "--output_dir", str(out), "--no_progress", "--workers", "1", "--device", "cpu", *flags]
+            )
         return code, caplog.text
 
     return run
@@ -129,7 +131,8 @@ def built_repo(tmp_path_factory, small_release) -> Path:
     from dataset_script.build import BuildConfig, build
 
     return shared_by_workers(tmp_path_factory, "built",
-                             lambda folder: build(BuildConfig(source=small_release, out=folder / "deepfake_mnist_plus",
+                             lambda folder: build(BuildConfig(source=small_release,
+                                                              output_dir=folder / "deepfake_mnist_plus",
                                                               progress=False)))  # fmt: skip
 
 
@@ -140,7 +143,7 @@ def smoke_mini(tmp_path_factory) -> Path:
     from generation.mini.__main__ import main
 
     def make(folder: Path) -> Path:
-        assert main(["--out", str(folder / "mini"), "--size", "smoke", "--seed", "3", "--no-progress"]) == 0
+        assert main(["--output_dir", str(folder / "mini"), "--size", "smoke", "--seed", "3", "--no_progress"]) == 0
         return folder / "mini"
 
     return shared_by_workers(tmp_path_factory, "smoke_mini", make)
@@ -164,7 +167,8 @@ def smoke_mini_repo(tmp_path_factory, smoke_mini) -> Path:
     from dataset_script.build import BuildConfig, build
 
     return shared_by_workers(tmp_path_factory, "smoke_mini_repo",
-                             lambda folder: build(BuildConfig(source=smoke_mini, out=folder / "deepfake_mnist_plus",
+                             lambda folder: build(BuildConfig(source=smoke_mini,
+                                                              output_dir=folder / "deepfake_mnist_plus",
                                                               qualities=("raw",), progress=False)))  # fmt: skip
 
 

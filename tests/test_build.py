@@ -74,9 +74,9 @@ def test_split_membership_is_written_as_data(built_repo):
 def test_rerun_reuses_compressions(tmp_path, release_copy):
     source = release_copy()
     out = tmp_path / "repo"
-    build(BuildConfig(source=source, out=out, progress=False))
+    build(BuildConfig(source=source, output_dir=out, progress=False))
     encoded = {p: p.stat().st_mtime_ns for p in (out / "c23").glob("*/*.mp4")}
-    build(BuildConfig(source=source, out=out, progress=False))
+    build(BuildConfig(source=source, output_dir=out, progress=False))
     assert {p: p.stat().st_mtime_ns for p in (out / "c23").glob("*/*.mp4")} == encoded
     assert not list(tmp_path.glob(".repo*"))  # no staging or retired folder left behind
 
@@ -131,7 +131,7 @@ def test_bad_input_is_reported_and_nothing_is_written(tmp_path, release_copy, ca
     source = release_copy()
     breaker(source)
     # the command's own main, in-process: what it logs at ERROR is what the terminal shows on stderr
-    assert main([str(source), "--out", str(tmp_path / "repo"), "--no_progress"]) == 2
+    assert main([str(source), "--output_dir", str(tmp_path / "repo"), "--no_progress"]) == 2
     errors = "\n".join(record.getMessage() for record in caplog.records if record.levelname == "ERROR")
     assert message in errors
     assert "summary:" in errors and "--skip_bad_files" in errors
@@ -143,11 +143,11 @@ def test_a_clip_damaged_inside_is_named_when_its_encode_fails_and_can_be_skipped
     caught by the one decode that makes c23 and c40, and reported like any bad file."""
     source = release_copy()
     damage_inside(source / "smile" / "0001.mp4")
-    assert main([str(source), "--out", str(tmp_path / "repo"), "--no_progress"]) == 2
+    assert main([str(source), "--output_dir", str(tmp_path / "repo"), "--no_progress"]) == 2
     errors = "\n".join(record.getMessage() for record in caplog.records if record.levelname == "ERROR")
     assert "smile/0001.mp4: truncated or corrupt" in errors and "--skip_bad_files" in errors
     assert not (tmp_path / "repo").exists()
-    out = build(BuildConfig(source=source, out=tmp_path / "repo", skip_bad_files=True, progress=False))
+    out = build(BuildConfig(source=source, output_dir=tmp_path / "repo", skip_bad_files=True, progress=False))
     assert "smile/0001.mp4: truncated or corrupt" in (out / "build_info.json").read_text()
     assert not (out / "raw" / "smile" / "0001.mp4").exists() and not (out / "c40" / "smile" / "0001.mp4").exists()
     assert all(len(list((out / q / "smile").iterdir())) == len(list((source / "smile").iterdir())) - 1
@@ -160,15 +160,15 @@ def test_a_rerun_after_a_failed_build_does_not_reuse_clips_whose_source_changed_
     source = release_copy()
     damage_inside(source / "smile" / "0001.mp4")
     with pytest.raises(BuildError, match="smile/0001.mp4: truncated or corrupt"):
-        build(BuildConfig(source=source, out=tmp_path / "repo", progress=False))
+        build(BuildConfig(source=source, output_dir=tmp_path / "repo", progress=False))
     changed = source / "blink" / "0002.mp4"
     make_clip(changed, frames=8, size=32, seed=99)  # other content, same name
     shutil.copyfile(source / "smile" / "0000.mp4", source / "smile" / "0001.mp4")  # the damage fixed
-    out = build(BuildConfig(source=source, out=tmp_path / "repo", progress=False))
+    out = build(BuildConfig(source=source, output_dir=tmp_path / "repo", progress=False))
     assert (out / "raw" / "blink" / "0002.mp4").read_bytes() == changed.read_bytes()
     assert not (out / "staged_from.json").exists()  # the staging's own record stays out of the repo
     fresh = tmp_path / "fresh"
-    build(BuildConfig(source=source, out=fresh, progress=False))
+    build(BuildConfig(source=source, output_dir=fresh, progress=False))
     for quality in QUALITIES:
         clip = Path(quality) / "blink" / "0002.mp4"
         assert (out / clip).read_bytes() == (fresh / clip).read_bytes()
@@ -179,7 +179,8 @@ def test_the_command_exits_2_and_says_why_on_stderr(tmp_path, release_copy):
     source = release_copy()
     _break_empty(source)
     result = subprocess.run(
-        [sys.executable, "-m", "dataset_script.build", str(source), "--out", str(tmp_path / "repo"), "--no_progress"],
+        [sys.executable, "-m", "dataset_script.build", str(source), "--output_dir", str(tmp_path / "repo"),
+         "--no_progress"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
@@ -188,7 +189,7 @@ def test_the_command_exits_2_and_says_why_on_stderr(tmp_path, release_copy):
 
 
 def test_flags_are_spelled_as_hf_does_and_the_dashed_spellings_still_work():
-    common = ["src", "--out", "repo", "--push_to_hub", "lab/x"]
+    common = ["src", "--output_dir", "repo", "--push_to_hub", "lab/x"]
     flags = ["--real_folder", "originals", "--skip_bad_files", "--allow_missing_actions", "--no_progress"]
     underscored = parse_args([*common, *flags])
     assert parse_args([*common, *(flag.replace("_", "-") for flag in flags)]) == underscored
@@ -200,7 +201,7 @@ def test_skip_bad_files_builds_the_rest(tmp_path, release_copy):
     source = release_copy()
     _break_zero(source)
     _break_unknown(source)
-    out = build(BuildConfig(source=source, out=tmp_path / "repo", qualities=("raw",), skip_bad_files=True,
+    out = build(BuildConfig(source=source, output_dir=tmp_path / "repo", qualities=("raw",), skip_bad_files=True,
                             progress=False))  # fmt: skip
     look_up = load_dataset(str(out), "raw-look_up")
     assert sum(len(rows) for rows in look_up.values()) == 6  # the 3 good fakes, and as many reals
@@ -213,9 +214,9 @@ def test_real_folder_by_flag_and_manifest_gives_identity_split(tmp_path, small_r
     source = copy_release(small_release, tmp_path / "src", real_folder="vox")
     write_manifest(source, release_rows(PER_FOLDER, real_folder="vox"))
     with pytest.raises(BuildError, match="real clips"):
-        build(BuildConfig(source=source, out=tmp_path / "nope", progress=False, qualities=("raw",)))
+        build(BuildConfig(source=source, output_dir=tmp_path / "nope", progress=False, qualities=("raw",)))
     out = build(
-        BuildConfig(source=source, out=tmp_path / "repo", real_folder="vox", qualities=("raw",), progress=False)
+        BuildConfig(source=source, output_dir=tmp_path / "repo", real_folder="vox", qualities=("raw",), progress=False)
     )
     dataset = load_dataset(str(out), "raw")
     assert {"identity_train", "identity_validation", "identity_test"} <= set(dataset)
@@ -229,7 +230,7 @@ def test_a_rebuild_with_other_content_is_not_served_from_a_stale_cache(tmp_path,
     first = release_copy("first")
     second = make_release(tmp_path / "second", per_folder=3, frames=12, size=32)
     for source, parent in ((first, "a"), (second, "b")):
-        out = build(BuildConfig(source=source, out=tmp_path / parent / "deepfake_mnist_plus", qualities=("raw",),
+        out = build(BuildConfig(source=source, output_dir=tmp_path / parent / "deepfake_mnist_plus", qualities=("raw",),
                                 progress=False))  # fmt: skip
         frames = set(load_dataset(str(out), "raw", split="train")["num_frames"])
         assert frames == {8 if parent == "a" else 12}
@@ -254,7 +255,7 @@ def test_the_card_points_at_parquet_rows_only_and_the_clip_files_stay(built_repo
 def test_a_moved_repo_loads_and_decodes_from_its_new_place(tmp_path, release_copy):
     """Rows carry the videos: `datasets` keys its cache on the card, not on the place, so paths there would go stale."""
     source = release_copy()
-    first = build(BuildConfig(source=source, out=tmp_path / "a" / "deepfake_mnist_plus", qualities=("raw",),
+    first = build(BuildConfig(source=source, output_dir=tmp_path / "a" / "deepfake_mnist_plus", qualities=("raw",),
                               progress=False))  # fmt: skip
     before = load_dataset(str(first), "raw", split="test")
     assert tuple(before[0]["video"].get_frames_at([0]).data.shape) == (1, 3, 32, 32)
@@ -361,7 +362,7 @@ def test_a_replacement_cut_short_anywhere_leaves_one_whole_folder(tmp_path, monk
 def test_a_build_after_a_crash_mid_swap_recovers_the_previous_build_first(tmp_path, monkeypatch, release_copy):
     source = release_copy()
     out = tmp_path / "repo"
-    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    build(BuildConfig(source=source, output_dir=out, qualities=("raw",), progress=False))
     first_info = json.loads((out / "build_info.json").read_text())
     real_replace = os.replace
 
@@ -372,14 +373,14 @@ def test_a_build_after_a_crash_mid_swap_recovers_the_previous_build_first(tmp_pa
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(Crash):
-        build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+        build(BuildConfig(source=source, output_dir=out, qualities=("raw",), progress=False))
     monkeypatch.undo()
     assert not out.exists() and retired_folder(out).exists()  # the moment the old code never came back from
     with pytest.raises(BuildError, match="unknown qualities"):  # even a build that stops early puts it back
-        build(BuildConfig(source=source, out=out, qualities=("c99",), progress=False))
+        build(BuildConfig(source=source, output_dir=out, qualities=("c99",), progress=False))
     assert json.loads((out / "build_info.json").read_text()) == first_info
     assert len(load_dataset(str(out), "raw", split="test")) == 11
-    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    build(BuildConfig(source=source, output_dir=out, qualities=("raw",), progress=False))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["repo", "src"]
 
 

@@ -37,7 +37,7 @@ def test_grad_cam_for_a_dense_head_and_an_overlay():
 def test_the_figure_has_one_row_per_action(smoke_mini_repo, tmp_path):
     model, info = create_detector("mesoinception4_hp", input_size=64)
     detector = save_detector(model, info, tmp_path / "detector")
-    args = CamArguments(str(detector), str(smoke_mini_repo), "raw", frames_per_row=3, output=str(tmp_path / "c.png"))
+    args = CamArguments(str(detector), str(smoke_mini_repo), "raw", frames_per_row=3, output_dir=str(tmp_path))
     rows = action_rows(args)
     assert len(rows) == 10 and all(len(images) == 3 and len(scores) == 3 for _, images, scores in rows)
     path = write_figure(rows, tmp_path / "cam.png", "test")

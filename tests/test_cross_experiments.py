@@ -37,7 +37,7 @@ def test_table2_trains_on_the_other_dataset_and_fine_tunes_the_main_detector(bui
                                                                               recorded_training):  # fmt: skip
     out = tmp_path / "experiments"
     record = main(["table2", "--dataset_name", str(built_repo), "--cross_dataset_name", str(built_repo),
-                   "--methods", "blink", *SMOKE, "--out", str(out)])  # fmt: skip
+                   "--methods", "blink", *SMOKE, "--output_dir", str(out)])  # fmt: skip
     dmplus, detector, fine_tuned = recorded_training
     assert option(dmplus, "dataset_config_name") == "raw"
     assert option(detector, "dataset_config_name") == "raw-blink"
@@ -54,7 +54,7 @@ def test_table2_trains_on_the_other_dataset_and_fine_tunes_the_main_detector(bui
     # a rerun trains nothing and finds the same results
     recorded_training.clear()
     assert main(["table2", "--dataset_name", str(built_repo), "--cross_dataset_name", str(built_repo),
-                 "--methods", "blink", *SMOKE, "--out", str(out)])["cells"] == record["cells"]  # fmt: skip
+                 "--methods", "blink", *SMOKE, "--output_dir", str(out)])["cells"] == record["cells"]  # fmt: skip
     assert recorded_training == []
     report = build_report(out, tmp_path / "report.md")
     paper = report.split("## Table 2", 1)[1].split("\n## ", 1)[0]
@@ -79,18 +79,18 @@ def test_table2_places_each_result_where_the_paper_has_it():
 
 def test_table2_says_what_is_missing(built_repo, tmp_path):
     with pytest.raises(SystemExit, match="needs --cross_dataset_name"):
-        main(["table2", "--dataset_name", str(built_repo), *SMOKE, "--out", str(tmp_path)])
+        main(["table2", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(tmp_path)])
     # the FaceForensics++ configurations are not in a DM+ repo: say which configurations it has instead
     with pytest.raises(SystemExit, match="holds no quality with all of Deepfakes.*its configurations: c23"):
         main(["table2", "--dataset_name", str(built_repo), "--cross_dataset_name", str(built_repo), *SMOKE,
-              "--out", str(tmp_path)])  # fmt: skip
+              "--output_dir", str(tmp_path)])  # fmt: skip
 
 
 @pytest.mark.slow
 def test_unseen_generator_scores_each_action_on_both_generators(built_repo, tmp_path):
     out = tmp_path / "experiments"
     record = main(["unseen_generator", "--dataset_name", str(built_repo), "--unseen_dataset_name", str(built_repo),
-                   "--qualities", "raw", *SMOKE, "--out", str(out)])  # fmt: skip
+                   "--qualities", "raw", *SMOKE, "--output_dir", str(out)])  # fmt: skip
     (cell,) = record["cells"]
     assert {key for key in cell["test"] if key.startswith(f"{CROSS}:")} == {
         f"{CROSS}:{config}" for config in cell["test"] if ":" not in config
@@ -111,12 +111,12 @@ def test_unseen_generator_scores_each_action_on_both_generators(built_repo, tmp_
 def test_cross_dataset_tests_on_each_named_repo(built_repo, tmp_path):
     out = tmp_path / "experiments"
     record = main(["cross_dataset", "--dataset_name", str(built_repo), "--train_config", "c23",
-                   "--test_on", f"{built_repo}:c40", *SMOKE, "--out", str(out)])  # fmt: skip
+                   "--test_on", f"{built_repo}:c40", *SMOKE, "--output_dir", str(out)])  # fmt: skip
     (cell,) = record["cells"]
     assert set(cell["test"]) == {"c23", result_key(built_repo.name, "c40")}
     assert f"| model | own test set | {built_repo.name} c40 |" in (out / "cross_dataset.md").read_text()
     with pytest.raises(SystemExit, match="needs --test_on"):
-        main(["cross_dataset", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out)])
+        main(["cross_dataset", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(out)])
 
 
 def test_a_cell_needing_a_dataset_that_was_not_given_says_so(built_repo, tmp_path):

@@ -119,13 +119,15 @@ def faceforensics_source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def faceforensics_repo(faceforensics_source) -> Path:
     out = faceforensics_source.parent / "ffpp_repo"
-    return build(BuildConfig(source=faceforensics_source, out=out, progress=False, workers=1, device="cpu"))
+    return build(BuildConfig(source=faceforensics_source, output_dir=out, progress=False, workers=1, device="cpu"))
 
 
 @pytest.fixture(scope="module")
 def celeb_df_repo(tmp_path_factory) -> Path:
     source = make_celeb_df(tmp_path_factory.mktemp("celeb") / "Celeb-DF-v2")
-    return build(BuildConfig(source=source, out=source.parent / "celeb_repo", progress=False, workers=1, device="cpu"))
+    return build(
+        BuildConfig(source=source, output_dir=source.parent / "celeb_repo", progress=False, workers=1, device="cpu")
+    )
 
 
 def _splits_csv(repo: Path) -> dict[str, dict]:
@@ -186,7 +188,9 @@ def test_crops_are_256_lossless_with_one_box_for_every_quality_and_the_face_insi
 @pytest.mark.slow
 def test_a_rebuild_reuses_finished_crops(faceforensics_source, faceforensics_repo):
     crops = {path: path.stat().st_mtime_ns for path in faceforensics_repo.glob("c23/*/*.mp4")}
-    build(BuildConfig(source=faceforensics_source, out=faceforensics_repo, progress=False, workers=1, device="cpu"))
+    build(
+        BuildConfig(source=faceforensics_source, output_dir=faceforensics_repo, progress=False, workers=1, device="cpu")
+    )
     assert {path: path.stat().st_mtime_ns for path in faceforensics_repo.glob("c23/*/*.mp4")} == crops
     assert json.loads((faceforensics_repo / "build_info.json").read_text())["clips"] == 6 + 12
 
@@ -245,9 +249,9 @@ def test_layout_is_recognised_from_the_folders_and_the_flag_overrides(faceforens
     (tmp_path / "Celeb-real").mkdir()
     assert recognise_layout(tmp_path).name == "celeb_df"
     assert recognise_layout(tmp_path, "dmplus").name == "dmplus"
-    config = parse_args(["src", "--out", "o", "--layout", "celeb_df", "--max_frames", "all", "--splits", "s"])
+    config = parse_args(["src", "--output_dir", "o", "--layout", "celeb_df", "--max_frames", "all", "--splits", "s"])
     assert (config.layout, config.max_frames, config.splits) == ("celeb_df", None, Path("s"))
-    assert parse_args(["src", "--out", "o", "--max-frames", "32"]).max_frames == 32
+    assert parse_args(["src", "--output_dir", "o", "--max_frames", "32"]).max_frames == 32
 
 
 def _copy_ffpp(source: Path, tmp_path: Path) -> Path:
@@ -306,7 +310,7 @@ def test_deepfake_mnist_plus_rows_say_fomm_unless_the_manifest_names_another_met
     rows = release_rows(per_folder=3)
     rows[-1].method = "TPSMM"  # a generated set may name its animator; an empty method is the release's FOMM
     write_manifest(source, rows)
-    out = build(BuildConfig(source=source, out=tmp_path / "repo", qualities=("raw",), progress=False))
+    out = build(BuildConfig(source=source, output_dir=tmp_path / "repo", qualities=("raw",), progress=False))
     dataset = load_dataset(str(out), "raw")
     methods = {row["video_id"]: row["method"] for split in dataset.values() for row in split}
     named = f"{rows[-1].action}/{Path(rows[-1].file).stem}"

@@ -222,7 +222,7 @@ def test_the_extraction_sees_flags_subcommands_launchers_and_prefixes():
                                          "--use_cpu true"), "x", "")  # fmt: skip
     expected = ("script", "training/train.py", ("--use_cpu",), ("--multi_gpu", "--num_processes"))
     assert (launched.program, launched.target, launched.flags, launched.launcher_flags) == expected
-    built = parse_command(shlex.split("python -m dataset_script.build /data/DeepFakeMnist --out repo"), "x", "")
+    built = parse_command(shlex.split("python -m dataset_script.build /data/DeepFakeMnist --output_dir repo"), "x", "")
     assert built.leading == ()  # a path is no subcommand
 
 

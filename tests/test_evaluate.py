@@ -22,13 +22,12 @@ def detector_dir(tmp_path_factory):
 
 
 def test_evaluate_command_writes_every_metric_per_quality_and_action(smoke_mini_repo, detector_dir, tmp_path, capsys):
-    output = tmp_path / "eval" / "metrics.json"
     # the command's own main, in-process (the same parser and code as `python training/evaluate.py`)
     main(["--model_name_or_path", str(detector_dir), "--dataset_name", str(smoke_mini_repo),
-          "--dataset_config_name", "raw", "--split", "test", "--output", str(output), "--frames_per_video", "4",
-          "--progress", "false"])  # fmt: skip
+          "--dataset_config_name", "raw", "--split", "test", "--output_dir", str(tmp_path / "eval"),
+          "--frames_per_video", "4", "--no_progress"])  # fmt: skip
     printed = capsys.readouterr().out
-    metrics = json.loads(output.read_text())
+    metrics = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
     assert {"frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap"} <= set(metrics)
     assert all(0.0 <= metrics[key] <= 1.0 for key in ("frame_accuracy", "video_auc", "eer", "ap"))
     assert set(metrics["per_action"]) == set(ACTIONS)

@@ -62,7 +62,7 @@ def experiments_folder(cell_store, tmp_path):
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_experiment_writes_its_table_plot_and_record(built_repo, experiments_folder, name):
     out = experiments_folder(smoke_experiment(name).cells)
-    record = main([name, "--dataset_name", str(built_repo), *SMOKE, "--out", str(out), *SMALL.get(name, [])])
+    record = main([name, "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(out), *SMALL.get(name, [])])
     table = (out / f"{name}.md").read_text()
     assert table.startswith("# ")
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("|---")][1:]
@@ -87,7 +87,7 @@ def test_a_finished_cell_is_not_trained_again(built_repo, tmp_path, monkeypatch)
     trained = []
     train = training.train.main
     monkeypatch.setattr(training.train, "main", lambda argv: trained.append(argv) or train(argv))
-    argv = ["table5", "--dataset_name", str(built_repo), *SMOKE, "--out", str(tmp_path)]
+    argv = ["table5", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(tmp_path)]
     first = main(argv)
     assert len(trained) == 1  # the first run trained its one cell, so the second has something to skip
     monkeypatch.setattr(training.train, "main", lambda argv: pytest.fail("trained a finished cell again"))
@@ -97,7 +97,7 @@ def test_a_finished_cell_is_not_trained_again(built_repo, tmp_path, monkeypatch)
 @pytest.mark.slow
 def test_the_report_puts_every_result_next_to_the_papers_numbers(built_repo, experiments_folder, tmp_path):
     out = experiments_folder(smoke_experiment("table3").cells)
-    main(["table3", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out)])
+    main(["table3", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(out)])
     report = build_report(out, tmp_path / "report.md")
     assert (tmp_path / "report.md").read_text() == report
     ours = report.split("## Table 3", 1)[1].split("## ", 1)[0]
@@ -114,7 +114,7 @@ def test_the_report_puts_every_result_next_to_the_papers_numbers(built_repo, exp
 def test_qualities_narrow_an_experiment_to_some_training_qualities(built_repo, experiments_folder):
     raw_cells = [cell for cell in smoke_experiment("figure3", (5,)).cells if cell.train_config == "raw"]
     out = experiments_folder(raw_cells)
-    argv = ["figure3", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out), "--counts", "5"]
+    argv = ["figure3", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(out), "--counts", "5"]
     record = main([*argv, "--qualities", "raw"])
     assert [cell["train_config"] for cell in record["cells"]] == ["raw"]
     with pytest.raises(SystemExit, match="unknown qualities"):

@@ -44,7 +44,7 @@ def inputs(tmp_path_factory) -> Path:
 
 def run_script(*args: str, launcher: list[str] | None = None, **popen) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [*(launcher or [sys.executable]), str(SCRIPT), *args, "--progress", "false"]
+    command = [*(launcher or [sys.executable]), str(SCRIPT), *args, "--no_progress"]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             **popen)  # fmt: skip
 
@@ -120,8 +120,8 @@ def test_paper_pairing_real_clips_from_sources_and_identity_patterns(inputs, tmp
     assert moved and all(d == "blink/id52_d.mp4" for d in moved.values())  # only those preferring it move
     # end to end: the source video's real clip is its face crop, listed as a real clip of its own identity
     config = GenerationConfig(backend="warp", sources=inputs / "sources", driving=inputs / "driving",
-                              out=tmp_path / "out", pairing="one_per_action", real_clips="sources", max_frames=6,
-                              best_frame=True, progress=False)  # fmt: skip
+                              output_dir=tmp_path / "out", pairing="one_per_action", real_clips="sources", max_frames=6,
+                              best_frame=True, no_progress=True)  # fmt: skip
     summary = generate(config)
     assert (summary.jobs, summary.done) == (len(DRIVING) * 3 + 1, len(DRIVING) * 3 + 1)
     row = read_manifest(tmp_path / "out")["original/person005.mp4"]
@@ -158,7 +158,7 @@ def test_a_bad_layout_is_refused_with_what_to_fix(inputs, tmp_path, caplog):
         plan_jobs(tmp_path / "sources", inputs / "driving")
     # the command's own main, in-process: what it logs at ERROR is what the terminal shows
     status = main(["--backend", "fomm", "--sources", str(inputs / "sources"), "--driving", str(inputs / "driving"),
-                   "--out", str(tmp_path / "out"), "--progress", "false"])  # fmt: skip
+                   "--output_dir", str(tmp_path / "out"), "--no_progress"])  # fmt: skip
     errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
     assert status == 2 and any("--backend fomm needs --checkpoint" in message for message in errors)
     assert not (tmp_path / "out").exists()
@@ -176,7 +176,9 @@ def test_the_choices_of_the_command_line_are_the_registries(capsys):
         assert "{" + ",".join(choices) + "}" in described
     assert all(f"{name}: {factory.summary}" in described for name, factory in BACKENDS.items())
     with pytest.raises(SystemExit):
-        parser.parse_args_into_dataclasses(["--backend", "nope", "--sources", "s", "--driving", "d", "--out", "o"])
+        parser.parse_args_into_dataclasses(
+            ["--backend", "nope", "--sources", "s", "--driving", "d", "--output_dir", "o"]
+        )
     assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
@@ -232,7 +234,8 @@ def two_process_run(inputs, tmp_path_factory) -> Path:
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                 "--main_process_port", str(port)]  # fmt: skip
     process = run_script("--backend", "warp", "--sources", str(inputs / "sources"), "--driving",
-                         str(inputs / "driving"), "--out", str(out), "--cpu", "true", launcher=launcher)  # fmt: skip
+                         str(inputs / "driving"), "--output_dir", str(out), "--cpu", "true",
+                         launcher=launcher)  # fmt: skip
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
     return out
@@ -261,7 +264,7 @@ def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
     from dataset_script.build import main as build_main
 
     repo = tmp_path / "deepfake_mnist_plus"
-    assert build_main([str(two_process_run), "--out", str(repo), "--qualities", "raw", "--allow_missing_actions",
+    assert build_main([str(two_process_run), "--output_dir", str(repo), "--qualities", "raw", "--allow_missing_actions",
                        "--no_progress"]) == 0  # fmt: skip
     rows = load_dataset(str(repo), "raw", split="train")
     assert len(rows) > 0 and set(rows["label"]) <= {0, 1}
@@ -273,7 +276,7 @@ def test_the_output_builds_into_a_loadable_dataset(two_process_run, tmp_path):
 def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run, tmp_path, caplog):
     out = tmp_path / "generated"
     args = ("--backend", "warp", "--sources", str(inputs / "sources"), "--driving", str(inputs / "driving"),
-            "--out", str(out))  # fmt: skip
+            "--output_dir", str(out))  # fmt: skip
     first = run_script(*args, start_new_session=True)
     log = out / BOOKKEEPING / "logs" / "process-0.jsonl"
     deadline = time.monotonic() + 300
@@ -285,7 +288,7 @@ def test_a_run_killed_midway_resumes_to_the_same_result(inputs, two_process_run,
     finished_before = set(logged_jobs(out))
     assert 2 <= len(finished_before) < 8 and not (out / "manifest.csv").exists()
     with caplog.at_level(logging.INFO, logger="generation.generate"):  # the rerun in-process: only the kill needs one
-        assert main([*args, "--progress", "false"]) == 0
+        assert main([*args, "--no_progress"]) == 0
     output = caplog.text
     ran_again = logged_jobs(out)[len(finished_before) :]
     assert not set(ran_again) & finished_before  # recorded jobs were not redone
@@ -312,8 +315,9 @@ def test_bad_inputs_and_failed_checks_are_recorded_not_dropped(tmp_path, inputs)
     torch.manual_seed(0)
     checkpoint = tmp_path / "vox-cpk.pth.tar"
     write_official_style_checkpoint(checkpoint, build_vox256())  # random weights: no face survives them
-    config = GenerationConfig(backend="fomm", sources=sources, driving=tmp_path / "driving", out=tmp_path / "out",
-                              checkpoint=checkpoint, max_frames=3, progress=False)  # fmt: skip
+    config = GenerationConfig(backend="fomm", sources=sources, driving=tmp_path / "driving",
+                              output_dir=tmp_path / "out", checkpoint=checkpoint, max_frames=3,
+                              no_progress=True)  # fmt: skip
     summary = generate(config)
     # done: the real crop; rejected: the fake; errors: the wall's fake, and the broken video's three jobs
     assert (summary.done, summary.rejected, summary.errors) == (1, 1, 4)

@@ -31,8 +31,8 @@ def test_push_to_hub_round_trip(hub, tmp_path, small_release, built_repo):
     stale = "data/raw/train-00001-of-00002.parquet"  # an earlier push's shard: the split pattern would match it
     hub.repos["datasets/lab/deepfake_mnist_plus"] = {stale: b"not this build's rows"}
     hub.commits["datasets/lab/deepfake_mnist_plus"] = "1" * 40
-    command = [sys.executable, "-m", "dataset_script.build", str(small_release), "--out", str(out), "--qualities",
-               "raw,c40", "--push_to_hub", "lab/deepfake_mnist_plus", "--no_progress"]  # fmt: skip
+    command = [sys.executable, "-m", "dataset_script.build", str(small_release), "--output_dir", str(out),
+               "--qualities", "raw,c40", "--push_to_hub", "lab/deepfake_mnist_plus", "--no_progress"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     stored = hub.repos["datasets/lab/deepfake_mnist_plus"]

@@ -154,7 +154,7 @@ def test_an_open_mouth_clip_at_full_size_has_no_holes():
 def test_built_rows_name_tpsmm_for_fakes(tps_mini, tmp_path):
     from dataset_script.build import BuildConfig, build
 
-    repo = build(BuildConfig(source=tps_mini, out=tmp_path / "tps_repo", qualities=("raw",), progress=False))
+    repo = build(BuildConfig(source=tps_mini, output_dir=tmp_path / "tps_repo", qualities=("raw",), progress=False))
     rows = load_dataset(str(repo), "raw", split="train")
     methods = Counter((label, method) for label, method in zip(rows["label"], rows["method"], strict=True))
     assert set(methods) == {(0, None), (1, "TPSMM")}
@@ -175,5 +175,5 @@ def test_the_command_line_keeps_the_animator_to_the_mini(tmp_path, capsys):
     from generation.mini.__main__ import main
 
     with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--layout", "faceforensics", "--animator", "tps"])
+        main(["--output_dir", str(tmp_path), "--layout", "faceforensics", "--animator", "tps"])
     assert "--animator is for --layout dmplus" in capsys.readouterr().err

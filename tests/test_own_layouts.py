@@ -27,7 +27,7 @@ NO_CROPS = ("--face_crops", "no")  # the labels and splits do not need faces: th
 @pytest.fixture(scope="module")
 def folders_replica(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("own") / "collection"
-    assert mini_main(["--layout", "folders", "--size", "smoke", "--out", str(out), "--workers", "2",
+    assert mini_main(["--layout", "folders", "--size", "smoke", "--output_dir", str(out), "--workers", "2",
                       "--no_progress"]) == 0  # fmt: skip
     return out
 
@@ -35,7 +35,10 @@ def folders_replica(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def dfdc_replica(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("own") / "DFDC"
-    assert mini_main(["--layout", "dfdc", "--size", "smoke", "--out", str(out), "--workers", "2", "--no_progress"]) == 0
+    assert (
+        mini_main(["--layout", "dfdc", "--size", "smoke", "--output_dir", str(out), "--workers", "2", "--no_progress"])
+        == 0
+    )
     return out
 
 
@@ -139,8 +142,8 @@ def test_a_csv_list_gives_labels_splits_identities_and_methods(tmp_path, caplog)
                                        "other/c.avi,FAKE,val,p2,,\n"
                                        "d.mp4,0,test,p3,,\n")  # fmt: skip
     with caplog.at_level(logging.INFO):  # the build's own main: run_build keeps warnings only
-        code = main([str(source), "--out", str(tmp_path / "repo"), "--list", str(tmp_path / "list.csv"), *NO_CROPS,
-                     "--workers", "1", "--no_progress"])  # fmt: skip
+        code = main([str(source), "--output_dir", str(tmp_path / "repo"), "--list", str(tmp_path / "list.csv"),
+                     *NO_CROPS, "--workers", "1", "--no_progress"])  # fmt: skip
     assert code == 0 and "2 real and 2 fake clips, labels read as 0 = real and 1 = fake" in caplog.text
     rows = rows_of(tmp_path / "repo")
     got = {video_id: (row["label"], row["split"], row["source_id"], row["method"], row["action"])
@@ -264,8 +267,8 @@ def test_bad_folders_input_is_named_and_nothing_is_written(tmp_path, run_build, 
 
 
 def test_list_implies_the_csv_layout_and_only_dfdc_takes_parts():
-    assert parse_args(["src", "--out", "o", "--list", "l.csv"]).layout == "csv"
-    config = parse_args(["src", "--out", "o", "--parts", "0,3-5", "--face_crops", "yes", "--test_only"])
+    assert parse_args(["src", "--output_dir", "o", "--list", "l.csv"]).layout == "csv"
+    config = parse_args(["src", "--output_dir", "o", "--parts", "0,3-5", "--face_crops", "yes", "--test_only"])
     assert (config.parts, config.face_crops, config.test_only, config.layout) == ("0,3-5", "yes", True, None)
     from dataset_script.layouts.dfdc import parse_parts
 
@@ -305,4 +308,4 @@ def test_cross_dataset_refuses_two_test_repos_of_one_name(tmp_path):
     with pytest.raises(SystemExit, match="--test_on names two repos called repo"):
         experiments_main(["cross_dataset", "--dataset_name", str(tmp_path / "main"), "--train_config", "raw",
                           "--test_on", f"{tmp_path / 'a' / 'repo'}:raw,{tmp_path / 'b' / 'repo'}:raw",
-                          "--scale", "smoke", "--out", str(tmp_path / "out")])  # fmt: skip
+                          "--scale", "smoke", "--output_dir", str(tmp_path / "out")])  # fmt: skip

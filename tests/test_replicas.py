@@ -33,8 +33,8 @@ def ffpp(tmp_path_factory):
 def celebdf(tmp_path_factory):
     """Made through the command line, so the CLI's --layout path is exercised end to end."""
     out = tmp_path_factory.mktemp("replicas") / "Celeb-DF-v2"
-    command = [sys.executable, "-m", "generation.mini", "--layout", "celeb_df", "--size", "smoke", "--out", str(out),
-               "--workers", "2", "--no_progress"]  # fmt: skip
+    command = [sys.executable, "-m", "generation.mini", "--layout", "celeb_df", "--size", "smoke", "--output_dir",
+               str(out), "--workers", "2", "--no_progress"]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True, text=True)
     return out
 
@@ -228,5 +228,5 @@ def test_the_command_line_refuses_options_a_layout_does_not_have(argv, tmp_path,
     from generation.mini.__main__ import main
 
     with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), *argv])
+        main(["--output_dir", str(tmp_path), *argv])
     assert "--layout" in capsys.readouterr().err

@@ -105,7 +105,7 @@ def test_level_zero_reads_what_evaluation_reads(clip_factory):
 @pytest.mark.slow
 def test_robustness_at_smoke_scale_writes_its_table_plot_and_record(built_repo, tmp_path, monkeypatch):
     out = tmp_path / "experiments"
-    record = main(["robustness", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out),
+    record = main(["robustness", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(out),
                    "--perturbations", ",".join(SCORED)])  # fmt: skip
     table = (out / "robustness.md").read_text()
     accuracy = table.split("video accuracy % by level:", 1)[1].split("video AUC", 1)[0]
@@ -126,7 +126,7 @@ def test_robustness_at_smoke_scale_writes_its_table_plot_and_record(built_repo, 
     import training.evaluation
 
     monkeypatch.setattr(training.evaluation, "predict", lambda *a, **k: pytest.fail("scored again"))
-    again = main(["robustness", "--dataset_name", str(built_repo), *SMOKE, "--out", str(out),
+    again = main(["robustness", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(out),
                   "--perturbations", ",".join(SCORED), "--model_dir", str(detector)])  # fmt: skip
     assert again["scores"] == record["scores"] and again["cells"] == []
 

@@ -266,9 +266,9 @@ def test_the_backend_end_to_end_through_generate_into_a_built_dataset(generation
                                          "person001", 0, "FOMM")])  # fmt: skip
     out = tmp_path / "unseen"
     config = GenerationConfig(backend="tpsmm", sources=generation_inputs / "sources",
-                              driving=generation_inputs / "driving", out=out, checkpoint=checkpoint[0],
+                              driving=generation_inputs / "driving", output_dir=out, checkpoint=checkpoint[0],
                               pairing="manifest", pairing_manifest=earlier / "manifest.csv", max_frames=2,
-                              checks=["none"], progress=False)  # fmt: skip
+                              checks=["none"], no_progress=True)  # fmt: skip
     summary = generate(config)  # random weights make no face, so no face check here
     assert (summary.jobs, summary.done, summary.errors) == (2, 2, 0)
     with (out / "manifest.csv").open(newline="") as handle:
@@ -278,7 +278,7 @@ def test_the_backend_end_to_end_through_generate_into_a_built_dataset(generation
     record = json.loads((out / ".generation" / "records" / "blink" / "person001" / "person002.json").read_text())
     assert record["backend"] == "tpsmm" and record["frames"] == 2
     repo = tmp_path / "unseen_repo"
-    assert build_main([str(out), "--out", str(repo), "--qualities", "raw", "--allow_missing_actions",
+    assert build_main([str(out), "--output_dir", str(repo), "--qualities", "raw", "--allow_missing_actions",
                        "--no_progress"]) == 0  # fmt: skip
     videos = list(load_dataset(str(repo), "raw", split="train"))  # both clips: too few to split
     assert sorted(row["label"] for row in videos) == [0, 1]

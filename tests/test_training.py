@@ -160,12 +160,12 @@ def test_splits_are_loaded_once_per_build_and_anew_after_a_rebuild(tmp_path, rel
 
     source, out = release_copy(), tmp_path / "deepfake_mnist_plus"
     frame_counts = lambda: {n for split in SPLITS for n in load_split(str(out), "raw", split)["num_frames"]}  # noqa: E731
-    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))
+    build(BuildConfig(source=source, output_dir=out, qualities=("raw",), progress=False))
     assert frame_counts() == {8}
     train = load_split(str(out), "raw", "train")
     assert load_split(str(out), "raw", "train") is train  # the card is parsed once per build, not per call
     make_clip(source / "yaw" / "0000.mp4", frames=12, size=32, seed=99)
-    build(BuildConfig(source=source, out=out, qualities=("raw",), progress=False))  # rebuilt in place
+    build(BuildConfig(source=source, output_dir=out, qualities=("raw",), progress=False))  # rebuilt in place
     assert frame_counts() == {8, 12}  # the new build's rows, not the first build's, cached
     with pytest.raises(ValueError, match="identity-disjoint splits exist only where the build knew"):
         load_split(str(out), "raw", "identity_train")  # a release without a manifest has no source identities

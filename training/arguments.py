@@ -5,6 +5,7 @@ Precedence, later wins: a preset, then a config file (YAML or JSON), then the co
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,6 +232,9 @@ def parse_arguments(
 ) -> tuple[ModelArguments, DataArguments, TrainingArguments, RunArguments]:
     """Parse ``argv`` with a preset and a config file underneath it; ``--output_dir`` defaults to ``runs/<model>``."""
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments, RunArguments))
+    # the project's one progress switch, beside the Trainer's own name for it
+    parser.add_argument("--no_progress", dest="disable_tqdm", action="store_const", const=True,
+                        default=argparse.SUPPRESS, help="no progress bars (as --disable_tqdm true)")  # fmt: skip
     config_values = _read_config(config) if (config := _pre_parse(argv, "config")) else {}
     preset = _pre_parse(argv, "preset") or config_values.get("preset") or "none"
     if preset not in PRESETS:

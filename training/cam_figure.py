@@ -1,7 +1,9 @@
 """The paper's Figure 7: class activation maps of a detector over fakes of each action, one row per action.
 
     python -m training.cam_figure --model_name_or_path DIR --dataset_name D --dataset_config_name raw \\
-        --split test --output cam.png
+        --split test --output_dir figures
+
+The figure is ``cam.png`` in ``--output_dir`` (the working folder by default).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 from datasets import Video
 from transformers import HfArgumentParser
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_spelling, configure_logging
 from dataset_script.frames import VideoFrames, evenly_spaced_indices, normalise_frames
 from dataset_script.schema import ACTIONS, FAKE
 from modeling import fake_probability, load_detector
@@ -25,6 +27,8 @@ from training.data import load_split, split_name
 from training.records import save_figure_atomically
 
 logger = logging.getLogger("training.cam_figure")
+
+FIGURE_FILE = "cam.png"
 
 
 @dataclass
@@ -35,7 +39,7 @@ class CamArguments:
     split: str = field(default="test")
     split_protocol: str = field(default="paper")
     frames_per_row: int = field(default=4, metadata={"help": "evenly spaced frames shown per action"})
-    output: str = field(default="cam.png")
+    output_dir: str = field(default=".", metadata={"help": f"the figure is {FIGURE_FILE} in this folder"})
 
 
 def action_rows(args: CamArguments) -> list[tuple[str, list[np.ndarray], list[float]]]:
@@ -91,8 +95,16 @@ def write_figure(rows, output: Path, title: str) -> Path:
     return save_figure_atomically(figure, output)
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[CamArguments, Path]:
+    """The arguments, and the figure's path: ``--output_dir``'s cam.png, or the deprecated ``--output``'s file."""
+    parser = HfArgumentParser(CamArguments)
+    add_old_spelling(parser, "--output", "--output_dir", dest="output_file")  # a PNG file, not a folder
+    args, *old = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    return args, Path(old[0].output_file) if old else Path(args.output_dir) / FIGURE_FILE
+
+
 def main(argv: list[str] | None = None) -> Path:
-    (args,) = HfArgumentParser(CamArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    args, output_file = parse_args(argv)
     configure_logging()
     try:
         rows = action_rows(args)
@@ -101,7 +113,7 @@ def main(argv: list[str] | None = None) -> Path:
     title = (
         f"class activation maps (fake): {Path(args.model_name_or_path).name}, {args.dataset_config_name} {args.split}"
     )
-    path = write_figure(rows, Path(args.output), title)
+    path = write_figure(rows, output_file, title)
     logger.info("wrote %s", path)
     return path
 

@@ -1,12 +1,12 @@
 """Evaluate a detector with the paper's protocol: frame and video accuracy and AUC, EER, AP, per action and quality.
 
     python training/evaluate.py --model_name_or_path M --dataset_name D --dataset_config_name C \\
-        --split test --output FILE.json
+        --split test --output_dir DIR
 
 M is a saved detector folder or a Hub id; C may list several configurations (``raw,c23,c40``), each evaluated
-on its own. Each video is scored on 32 evenly spaced frames (its score is their mean fake probability). The
-JSON holds the metrics of the first configuration at top level, then ``per_quality`` and ``per_action`` (each
-action's fakes against all the reals of the split); a markdown table is printed too.
+on its own. Each video is scored on 32 evenly spaced frames (its score is their mean fake probability).
+``DIR/evaluation.json`` holds the metrics of the first configuration at top level, then ``per_quality`` and
+``per_action`` (each action's fakes against all the reals of the split); a markdown table is printed too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from transformers import HfArgumentParser
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_progress_switch, add_old_spelling, configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import VideoReadError, keep_freed_memory
 from dataset_script.schema import ACTIONS, EVAL_FRAMES_PER_VIDEO, FAKE, REAL
@@ -37,6 +37,7 @@ from training.tables import markdown_table
 
 logger = logging.getLogger("training.evaluate")
 
+RESULTS_FILE = "evaluation.json"
 METRIC_KEYS = ("frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap")
 
 
@@ -47,14 +48,16 @@ class EvaluateArguments:
     dataset_config_name: str = field(default="raw", metadata={"help": "one configuration or several, comma-separated"})
     split: str = field(default="test", metadata={"help": "train, validation or test"})
     split_protocol: str = field(default="paper", metadata={"help": "paper or identity"})
-    output: str | None = field(default=None, metadata={"help": "write the metrics to this JSON file"})
+    output_dir: str | None = field(
+        default=None, metadata={"help": f"write the metrics to {RESULTS_FILE} in this folder"}
+    )
     frames_per_video: int = field(default=EVAL_FRAMES_PER_VIDEO, metadata={"help": "evenly spaced frames per video"})
     batch_size: int = field(default=4, metadata={"help": "videos per forward pass"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers decoding videos"})
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu")
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (GPUs)"})
     skip_unreadable: bool = field(default=False, metadata={"help": "count unreadable videos instead of stopping"})
-    progress: bool = field(default=True)
+    no_progress: bool = field(default=False, metadata={"help": "no progress bars"})
 
 
 def per_action(predictions: Predictions, labels: np.ndarray, actions: list[str | None]) -> dict[str, dict]:
@@ -79,7 +82,7 @@ def evaluate_config(model, info, args: EvaluateArguments, config: str) -> dict:
     predictions = predict(
         model, dataset, info.pretrained_cfg(model), args.frames_per_video, batch_size=args.batch_size,
         num_workers=args.num_workers, device=args.device, autocast_dtype=torch.bfloat16 if args.bf16 else None,
-        on_error="skip" if args.skip_unreadable else "raise", progress=args.progress, description=config,
+        on_error="skip" if args.skip_unreadable else "raise", progress=not args.no_progress, description=config,
     )  # fmt: skip
     metrics = predictions.metrics()
     metrics["videos"] = len(dataset) - predictions.skipped_videos
@@ -111,8 +114,20 @@ def evaluate(args: EvaluateArguments) -> dict:
     return result
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[EvaluateArguments, Path | None]:
+    """The arguments, and where the metrics go: ``--output_dir``'s results file, or the deprecated ``--output``'s."""
+    parser = HfArgumentParser(EvaluateArguments)
+    add_old_spelling(parser, "--output", "--output_dir", dest="output_file")  # a JSON file, not a folder
+    add_old_progress_switch(parser)
+    args, *old = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    output_file = old[0].output_file if old else None
+    if output_file is None and args.output_dir is not None:
+        output_file = Path(args.output_dir) / RESULTS_FILE
+    return args, None if output_file is None else Path(output_file)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
+    args, output_file = parse_args(argv)
     configure_logging()
     try:
         result = evaluate(args)
@@ -122,8 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     for quality, metrics in result["per_quality"].items():
         print(f"\nper action ({quality}: that action's fakes against all reals)\n")
         print(metrics_table(metrics["per_action"], "action"))
-    if args.output:
-        logger.info("wrote %s", write_text_atomically(Path(args.output), json.dumps(result, indent=2)))
+    if output_file is not None:
+        logger.info("wrote %s", write_text_atomically(output_file, json.dumps(result, indent=2)))
     return result
 
 

@@ -1,6 +1,6 @@
 """The paper's experiments as grids of training runs ("cells"), one command each.
 
-    python -m training.experiments table3 --dataset_name deepfake_mnist_plus --scale quick --out experiments/
+    python -m training.experiments table3 --dataset_name deepfake_mnist_plus --scale quick --output_dir experiments/
 
 Each cell trains one detector with ``train.py`` into its own folder and scores it on its test configurations; a
 cell whose ``results.json`` exists is not recomputed, so an interrupted experiment resumes where it stopped.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_spelling, configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import ACTIONS, IDENTITY_SPLIT_PREFIX, QUALITIES, action_config_name
 from training.cross_experiments import CROSS_EXPERIMENTS, TABLE2_METHODS
@@ -282,13 +282,13 @@ def robustness(args, models, frame_cache: Path | None) -> dict:
     config = args.train_config or config or _repo_configs(args.dataset_name)[0]
     protocol = args.split_protocol or protocol or _split_protocol(args.dataset_name, config, args.scale)
     perturbations = {"perturbations": tuple(args.perturbations.split(","))} if args.perturbations else {}
-    settings = RobustnessConfig(args.dataset_name, config, protocol, args.out, model_dir=args.model_dir,
+    settings = RobustnessConfig(args.dataset_name, config, protocol, args.output_dir, model_dir=args.model_dir,
                                 model=models[0], scale=args.scale, seed=args.seed, frame_cache=frame_cache,
                                 **perturbations)  # fmt: skip
     return run_robustness(settings)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", choices=sorted({**EXPERIMENTS, **CROSS_EXPERIMENTS, "robustness": None}))
     parser.add_argument("--dataset_name", default="deepfake_mnist_plus")
@@ -317,12 +317,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cross_split_protocol", choices=("paper", "identity"),
                         help="split names of the other datasets; default: as for --split_protocol")  # fmt: skip
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, default=Path("experiments"))
+    parser.add_argument("--output_dir", type=Path, default=Path("experiments"))
     parser.add_argument("--frame_cache_dir", type=Path,
-                        help="decoded frames shared by all cells (see train.py); default: OUT/frame_cache at "
+                        help="decoded frames shared by all cells (see train.py); default: OUTPUT_DIR/frame_cache at "
                              "the quick and smoke scales, none at the paper's (the real data would fill a "
                              "disk)")  # fmt: skip
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    add_old_spelling(parser, "--out", "--output_dir")
+    return parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     configure_logging()
     # imported here, not above: modeling loads torch and timm, which --help and the tables and plots do not need
     from modeling import PAPER_MODELS
@@ -330,10 +335,10 @@ def main(argv: list[str] | None = None) -> dict:
     # in the order of the paper's tables; the figures train the first, ResNet50, as the paper's do
     default_models = tuple(PAPER_MODELS) if args.scale == "paper" else QUICK_MODELS
     models = tuple(args.models.split(",")) if args.models else default_models
-    frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.out / "frame_cache")
+    frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.output_dir / "frame_cache")
     if args.experiment == "robustness":
         record = robustness(args, models, frame_cache)
-        print((args.out / "robustness.md").read_text())
+        print((args.output_dir / "robustness.md").read_text())
         return record
     others: dict[str, DatasetRef] = {}
     if args.experiment in CROSS_EXPERIMENTS:
@@ -352,8 +357,8 @@ def main(argv: list[str] | None = None) -> dict:
     # the repo is only read when the protocol was not given
     protocol = args.split_protocol or _split_protocol(args.dataset_name, _repo_configs(args.dataset_name)[0],
                                                       args.scale)  # fmt: skip
-    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.out, frame_cache, others)
-    print((args.out / f"{experiment.name}.md").read_text())
+    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.output_dir, frame_cache, others)
+    print((args.output_dir / f"{experiment.name}.md").read_text())
     return record
 
 

@@ -1,6 +1,6 @@
 """One markdown page with every experiment's results and plots, next to the paper's own numbers.
 
-    python -m training.report --experiments experiments --out experiments/report.md
+    python -m training.report --experiments experiments --output_dir experiments
 
 It reads what ``python -m training.experiments`` wrote in ``--experiments`` (``<name>.md``, ``.json``, ``.png``
 and each cell's ``results.json``) and the CAM grid (``cam.png``) when it is there; experiments not run yet are
@@ -16,13 +16,15 @@ import os
 import sys
 from pathlib import Path
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_spelling, configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
 from training import paper_results
 from training.tables import markdown_table as table
 
 logger = logging.getLogger("training.report")
+
+REPORT_FILE = "report.md"
 
 ORDER = ("table2", "table3", "table4", "table5", "figure3", "figure4", "figure5", "figure6", "cross_dataset",
          "unseen_generator", "robustness")  # fmt: skip
@@ -107,7 +109,7 @@ def build_report(folder: Path, out: Path) -> str:
         lines += [f"![CAM]({os.path.relpath(cam, out.parent)})", ""]
     else:
         lines += ["Not made yet: `python -m training.cam_figure --model_name_or_path DIR --dataset_name D "
-                  f"--output {folder / 'cam.png'}`.", ""]  # fmt: skip
+                  f"--output_dir {folder}`.", ""]  # fmt: skip
     versions = next((json.loads(p.read_text()).get("versions") for p in sorted(folder.glob("*.json"))), None)
     if versions:
         lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
@@ -119,12 +121,13 @@ def build_report(folder: Path, out: Path) -> str:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiments", type=Path, default=Path("experiments"))
-    parser.add_argument("--out", type=Path, help="default: EXPERIMENTS/report.md")
+    parser.add_argument("--output_dir", type=Path, help=f"where {REPORT_FILE} goes (default: EXPERIMENTS)")
+    add_old_spelling(parser, "--out", "--output_dir", dest="output_file")  # a file, not a folder
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
     if not args.experiments.is_dir():
         raise SystemExit(f"{args.experiments} does not exist: run `python -m training.experiments ...` first")
-    out = args.out or args.experiments / "report.md"
+    out = getattr(args, "output_file", None) or (args.output_dir or args.experiments) / REPORT_FILE
     build_report(args.experiments, out)
     logger.info("wrote %s", out)
     return str(out)

@@ -1,4 +1,4 @@
-"""python -m generation.mini --out DIR [--layout {dmplus,faceforensics,celeb_df,folders,dfdc}]
+"""python -m generation.mini --output_dir DIR [--layout {dmplus,faceforensics,celeb_df,folders,dfdc}]
 [--animator {keypoint,tps}] [--size ...] [--seed N]"""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_spelling, configure_logging
 from dataset_script.schema import QUALITIES
 
 from .generate import ANIMATORS, SIZES, generate
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Make the synthetic mini DeepFake MNIST+ in the official release layout, or offline replicas "
         "of FaceForensics++ and Celeb-DF-v2 in theirs (synthetic people, offline, CPU).",
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the release layout into")
+    parser.add_argument("--output_dir", dest="out", type=Path, required=True,
+                        help="folder to write the release layout into")  # fmt: skip
     parser.add_argument("--layout", choices=LAYOUTS, default="dmplus",
                         help="dmplus: the DeepFake MNIST+ mini (default); faceforensics, celeb_df, dfdc, folders: a "
                         "replica of that layout, full frames with the face off centre")  # fmt: skip
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qualities", nargs="+", choices=QUALITIES, default=list(QUALITIES),
                         help="faceforensics only: which qualities to write (c23, c40 are made from raw)")  # fmt: skip
     parser.add_argument("--workers", type=int, help="processes (default: all cores)")
-    parser.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_old_spelling(parser, "--out", "--output_dir")
+    add_old_spelling(parser, "--no-progress", "--no_progress")
     args = parser.parse_args(argv)
     if args.layout != "dmplus" and args.animator != "keypoint":
         parser.error("--animator is for --layout dmplus (the replicas make their own methods' fakes)")

@@ -2,9 +2,9 @@
 tested, and benchmarked) offline: driving videos in action folders, some uncropped (the face in a larger frame,
 off centre, as a camera would film it), and source faces as images and videos.
 
-    python -m generation.mini.generation_inputs --out generation_inputs
+    python -m generation.mini.generation_inputs --output_dir generation_inputs
     python generation/generate.py --backend warp --sources generation_inputs/sources \\
-        --driving generation_inputs/driving --out generated
+        --driving generation_inputs/driving --output_dir generated
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from dataset_script.console import configure_logging
+from dataset_script.console import add_old_spelling, configure_logging
 from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
@@ -78,7 +78,8 @@ def write_generation_inputs(root: Path, actions: tuple[str, ...] = ("blink", "ya
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m generation.mini.generation_inputs",
                                      description=__doc__.split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--output_dir", dest="out", type=Path, required=True)
+    add_old_spelling(parser, "--out", "--output_dir")
     parser.add_argument("--actions", default="blink,yaw", help="comma-separated actions, one driving video each")
     parser.add_argument("--source_images", type=int, default=2)
     parser.add_argument("--source_videos", type=int, default=1)

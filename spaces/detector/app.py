@@ -35,7 +35,7 @@ from clip_check import (  # noqa: E402
     DetectorCard,
 )
 
-from dataset_script.console import configure_logging  # noqa: E402
+from dataset_script.console import add_old_spelling, configure_logging  # noqa: E402
 from dataset_script.release import FULL_FRAMES_FOLDER  # noqa: E402
 
 logger = logging.getLogger("space")
@@ -242,7 +242,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="a folder of example .mp4 clips, or a built dataset repo to take test clips "
                              "from")  # fmt: skip
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--max-file-mb", type=float, default=ClipLimits.max_megabytes)
+    parser.add_argument("--max_file_mb", type=float, default=ClipLimits.max_megabytes,
+                        help="the largest upload accepted, in MB")  # fmt: skip
+    add_old_spelling(parser, "--max-file-mb", "--max_file_mb")
     args = parser.parse_args(argv)
     configure_logging()
     models = args.model or [m.strip() for m in os.environ.get(MODEL_ENV, DEFAULT_MODEL).split(",") if m.strip()]

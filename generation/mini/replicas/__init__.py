@@ -1,7 +1,7 @@
 """Offline replicas of FaceForensics++, Celeb-DF-v2 and DFDC made by the mini, and a collection of one's own in the
 build's folders layout: full-frame synthetic videos in each release's exact layout, with fakes made the way each
 method works, for the build, the tests and the cross-dataset experiments (``python -m generation.mini --layout
-faceforensics|celeb_df|dfdc|folders --out DIR``)."""
+faceforensics|celeb_df|dfdc|folders --output_dir DIR``)."""
 
 from .celeb_df import SIZES as CELEB_DF_SIZES
 from .celeb_df import write_celeb_df

@@ -117,7 +117,7 @@ def check_settings(out: Path, settings: dict) -> None:
         if previous != settings:
             raise ValueError(
                 f"{out} holds a replica written with {previous}, not {settings}; "
-                "choose another --out, or delete the folder to write it anew"
+                "choose another --output_dir, or delete the folder to write it anew"
             )
     else:
         write_text_atomically(recorded, json.dumps(settings, indent=2) + "\n")
