@@ -35,9 +35,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-if __package__ in (None, ""):  # run as a script: keep generation/ itself off the import path
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import torch
 from accelerate.logging import get_logger
 from tqdm.auto import tqdm

@@ -1,29 +1,25 @@
-"""One command-line vocabulary: ``--output_dir`` for where results go, ``--no_progress``, underscores; the old
-spellings still work for a release, hidden from ``--help``, each with a warning that names the new one."""
+"""One command-line vocabulary: one ``dmplus`` script whose subcommands are the ``python -m`` modules, ``--output_dir``
+for where results go, ``--no_progress``, underscores; the old spellings still work for a release, hidden from
+``--help``, each with a warning that names the new one."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dataset_script.console import add_old_spelling
-from tests.factories import importable_space
+from training import cli
+from training.cli import COMMANDS, command_main
 
-COMMANDS = {
-    "build": "dataset_script.build",
-    "mini": "generation.mini.__main__",
-    "generate": "generation.generate",
-    "train": "training.train",
-    "evaluate": "training.evaluate",
-    "experiments": "training.experiments",
-    "report": "training.report",
-    "cam": "training.cam_figure",
-    "inspect": "dataset_script.inspect_repo",
-}
+ROOT = Path(__file__).resolve().parents[1]
+DMPLUS = Path(sys.executable).parent / "dmplus"
 WRITES_RESULTS = {"build", "mini", "generate", "train", "evaluate", "experiments", "report", "cam"}
 SHOWS_PROGRESS = {"build", "mini", "generate", "train", "evaluate"}
 OLD_NAMES = ("--out", "--output", "--progress", "--max-file-mb")
@@ -31,15 +27,8 @@ OLD_NAMES = ("--out", "--output", "--progress", "--max-file-mb")
 
 
 def help_of(name: str, capsys) -> str:
-    import importlib
-
-    if name == "space":
-        importable_space()
-        main = importlib.import_module("app").main
-    else:
-        main = importlib.import_module(COMMANDS[name]).main
     with pytest.raises(SystemExit) as exited:
-        main(["--help"])
+        cli.main([name, "--help"])
     assert exited.value.code == 0
     return capsys.readouterr().out
 
@@ -48,7 +37,56 @@ def flags(help_text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", help_text))
 
 
-@pytest.mark.parametrize("name", [*COMMANDS, "space"])
+def options(help_text: str) -> str:
+    """A help text without its usage lines, which name the program."""
+    return help_text.split("\n\n", 1)[1]
+
+
+def test_dmplus_lists_every_command_and_starts_without_torch():
+    assert DMPLUS.is_file(), "no dmplus script: pip install -e . installs it (make setup does)"
+    listed = subprocess.run([str(DMPLUS), "--help"], capture_output=True, text=True, check=True).stdout
+    assert all(re.search(rf"^  {name} +\S", listed, re.M) for name in COMMANDS)
+    # the declaration itself: an installed copy's metadata may be shadowed by a stale egg-info in the checkout
+    declared = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^\[project\.scripts\]\n(#.*\n)*dmplus = "training\.cli:main"$', declared, re.M)
+    imported = subprocess.run([sys.executable, "-c", "import sys; from training.cli import main\ntry: main(['--help'])"
+                               "\nexcept SystemExit: print('torch' in sys.modules, file=sys.stderr)"],
+                              capture_output=True, text=True)  # fmt: skip
+    assert imported.stderr.strip() == "False"
+
+
+def test_a_dmplus_command_is_its_module():
+    by_dmplus = subprocess.run([str(DMPLUS), "build", "--help"], capture_output=True, text=True, check=True)
+    by_module = subprocess.run([sys.executable, "-m", "dataset_script.build", "--help"], capture_output=True,
+                               text=True, check=True)  # fmt: skip
+    assert options(by_dmplus.stdout) == options(by_module.stdout)
+    for name, (target, _) in COMMANDS.items():
+        if target != cli.SPACE_SCRIPT:
+            assert command_main(name) is importlib.import_module(target).main, name
+
+
+def test_dmplus_space_runs_the_spaces_app_and_says_when_there_is_none(tmp_path, monkeypatch):
+    assert Path(command_main("space").__code__.co_filename) == ROOT / "spaces" / "detector" / "app.py"
+    monkeypatch.setattr(cli, "SPACE_SCRIPT", "no/such/app.py")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="no no/such/app.py here.*clone of the repository"):
+        cli.space_script()
+
+
+def test_no_module_beside_a_script_is_named_like_a_library():
+    """``python training/train.py`` puts training/ first on sys.path, where a module named like a library (the
+    ``evaluate`` that training/evaluate.py was) stands in for it in every import of the run."""
+    ours = {str(ROOT), str(ROOT / "training"), str(ROOT / "generation"), str(ROOT / "spaces" / "detector")}
+    elsewhere = [path for path in sys.path if path and str(Path(path).resolve()) not in ours]
+    for folder in ("training", "generation", "spaces/detector"):
+        for entry in (ROOT / folder).iterdir():
+            name = entry.stem if entry.suffix == ".py" else entry.name if (entry / "__init__.py").is_file() else None
+            if name and not name.startswith("_"):
+                assert name not in sys.stdlib_module_names, f"{folder}/{entry.name}"
+                assert importlib.machinery.PathFinder.find_spec(name, elsewhere) is None, f"{folder}/{entry.name}"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_speaks_one_vocabulary(name, capsys):
     shown = flags(help_of(name, capsys))
     assert not shown & set(OLD_NAMES), f"{name} shows an old spelling"
@@ -104,7 +142,7 @@ def test_generation_reads_out_and_progress_false():
 
 def test_evaluation_and_the_cam_figure_keep_their_old_output_file(tmp_path):
     from training.cam_figure import parse_args as cam_args
-    from training.evaluate import parse_args as evaluate_args
+    from training.evaluate_detector import parse_args as evaluate_args
 
     args, path = evaluate_args(["--model_name_or_path", "m", "--output", "x/metrics.json", "--progress", "false"])
     assert path == Path("x/metrics.json") and args.no_progress

@@ -3,7 +3,8 @@ answers ``--help`` and lists every ``--flag`` the docs pass it, each ``accelerat
 ``make`` target is in the Makefile, and each ``python -c`` snippet and python block parses.
 
 Commands are taken from fenced shell blocks (every line) and from inline code anywhere in the text that starts with
-``python``, ``make`` or ``accelerate launch`` (the README's task table). The ``--help`` runs happen in one
+``python``, ``make``, ``accelerate launch`` or ``dmplus`` (the README's task table); a ``dmplus`` subcommand is
+checked as the module it runs. The ``--help`` runs happen in one
 subprocess, so that scripts run as ``python path/to/script.py`` see the ``sys.path`` Python gives them and nothing
 they import stays in this worker."""
 
@@ -23,11 +24,13 @@ from pathlib import Path
 
 import pytest
 
+from training.cli import COMMANDS, SPACE_SCRIPT
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_FENCES = {"bash", "sh", "shell", "console"}
 PYTHONS = {"python", "python3"}
-INLINE_COMMAND = re.compile(r"`((?:\S*python3?|make|accelerate launch) [^`]+)`")
+INLINE_COMMAND = re.compile(r"`((?:\S*python3?|make|accelerate launch|dmplus) [^`]+)`")
 SUBCOMMAND = re.compile(r"[a-z][a-z0-9_]*")
 """A leading word kept in front of ``--help`` (``table3``): a subcommand may have flags of its own. Paths are not."""
 
@@ -93,6 +96,10 @@ def parse_command(words: list[str], where: str, text: str) -> Command:
         command = parse_command(inner, where, text)
         return Command(where, text, command.program, command.target, command.leading, command.flags,
                        _flags(launcher[:script]))  # fmt: skip
+    if program == "dmplus" and rest and rest[0] in COMMANDS:  # its subcommand's module, or the Space's script
+        target = COMMANDS[rest[0]][0]
+        return parse_command(["python", *([target] if target == SPACE_SCRIPT else ["-m", target]), *rest[1:]], where,
+                             text)  # fmt: skip
     if Path(program).name not in PYTHONS or not rest:
         return Command(where, text, "", program, (), ())
     if rest[0] == "-c":
@@ -224,6 +231,9 @@ def test_the_extraction_sees_flags_subcommands_launchers_and_prefixes():
     assert (launched.program, launched.target, launched.flags, launched.launcher_flags) == expected
     built = parse_command(shlex.split("python -m dataset_script.build /data/DeepFakeMnist --output_dir repo"), "x", "")
     assert built.leading == ()  # a path is no subcommand
+    dmplus = parse_command(shlex.split("dmplus experiments table3 --scale quick"), "x", "")
+    assert (dmplus.program, dmplus.target, dmplus.leading) == ("module", "training.experiments", ("table3",))
+    assert parse_command(["dmplus", "space", "--model", "m"], "x", "").target == "spaces/detector/app.py"
 
 
 def _has_flag(help_text: str, flag: str) -> bool:

@@ -1,4 +1,5 @@
-"""training/evaluate.py and the `evaluate` module: the paper's protocol on the smoke mini, same numbers both ways."""
+"""dmplus evaluate (training/evaluate_detector.py) and the `evaluate` module: the paper's protocol on the smoke
+mini, the same numbers both ways."""
 
 import json
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 from dataset_script.schema import ACTIONS
 from modeling import create_detector, save_detector
-from training.evaluate import METRIC_KEYS, main, metrics_table
+from training.evaluate_detector import METRIC_KEYS, main, metrics_table
 from training.metrics import detection_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ def detector_dir(tmp_path_factory):
 
 
 def test_evaluate_command_writes_every_metric_per_quality_and_action(smoke_mini_repo, detector_dir, tmp_path, capsys):
-    # the command's own main, in-process (the same parser and code as `python training/evaluate.py`)
+    # the command's own main, in-process (the same parser and code as `dmplus evaluate`)
     main(["--model_name_or_path", str(detector_dir), "--dataset_name", str(smoke_mini_repo),
           "--dataset_config_name", "raw", "--split", "test", "--output_dir", str(tmp_path / "eval"),
           "--frames_per_video", "4", "--no_progress"])  # fmt: skip

@@ -1,8 +1,18 @@
-"""Training and evaluating DeepFake MNIST+ detectors: data subsets, metrics, the Trainer entry point."""
+"""Training and evaluating DeepFake MNIST+ detectors: data subsets, metrics, the Trainer entry point.
 
-from .data import MIXED, Subset, load_split, with_sampling
-from .evaluation import Predictions, predict
-from .metrics import SingleClassError, detection_metrics
+The names below are loaded on first use, so that ``dmplus --help`` and a command's ``--help`` start without torch.
+"""
 
-__all__ = ["MIXED", "Predictions", "SingleClassError", "Subset", "detection_metrics", "load_split", "predict",
-           "with_sampling"]  # fmt: skip
+from importlib import import_module
+
+_HOMES = {"MIXED": "data", "Subset": "data", "load_split": "data", "with_sampling": "data",
+          "Predictions": "evaluation", "predict": "evaluation", "SingleClassError": "metrics",
+          "detection_metrics": "metrics"}  # fmt: skip
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,9 +23,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: keep training/ itself off the import path
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import torch
 import torch.nn.functional as F
 import transformers

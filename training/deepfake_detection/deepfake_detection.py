@@ -1,7 +1,7 @@
 """DeepFake MNIST+ detection metrics as an `evaluate` module: ``evaluate.load("training/deepfake_detection")``.
 
 The numbers are those of ``training.metrics`` (scikit-learn underneath), so users of ``evaluate`` and of
-``training/evaluate.py`` get the same ones.
+``dmplus evaluate`` (``training.evaluate_detector``) get the same ones.
 """
 
 import datasets

@@ -1,6 +1,6 @@
 """Evaluate a detector with the paper's protocol: frame and video accuracy and AUC, EER, AP, per action and quality.
 
-    python training/evaluate.py --model_name_or_path M --dataset_name D --dataset_config_name C \\
+    dmplus evaluate --model_name_or_path M --dataset_name D --dataset_config_name C \\
         --split test --output_dir DIR
 
 M is a saved detector folder or a Hub id; C may list several configurations (``raw,c23,c40``), each evaluated
@@ -17,9 +17,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: keep training/ off the path (this file would shadow `evaluate`)
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np
 import torch
 from transformers import HfArgumentParser
@@ -35,7 +32,7 @@ from training.metrics import THRESHOLD, SingleClassError
 from training.records import package_versions
 from training.tables import markdown_table
 
-logger = logging.getLogger("training.evaluate")
+logger = logging.getLogger("training.evaluate_detector")
 
 RESULTS_FILE = "evaluation.json"
 METRIC_KEYS = ("frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap")
