@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,3 +34,21 @@ def timed(function, repeats: int = 3) -> float:
         function()
         best = min(best, time.perf_counter() - started)
     return best
+
+
+CPU_FLAGS_OF_NOTE = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+"""The /proc/cpuinfo flags that decide how fast convolutions and bf16 run: numbers only compare between CPUs
+that share them."""
+
+
+def cpu_kind() -> str:
+    """The CPU's model name, core count and flags of note, for a benchmark's first line."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{os.cpu_count()} cores (no /proc/cpuinfo)"
+    lines = text.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    present = [flag for flag in CPU_FLAGS_OF_NOTE if flag in flags] or ["none of " + " ".join(CPU_FLAGS_OF_NOTE)]
+    return f"{model}, {len(os.sched_getaffinity(0))} cores, flags {' '.join(present)}"
