@@ -149,7 +149,7 @@ def test_evaluation_and_the_cam_figure_keep_their_old_output_file(tmp_path):
     assert evaluate_args(["--model_name_or_path", "m", "--output_dir", "x"])[1] == Path("x/evaluation.json")
     assert evaluate_args(["--model_name_or_path", "m"])[1] is None  # no file unless asked
     assert cam_args(["--model_name_or_path", "m", "--output", "f.png"])[1] == Path("f.png")
-    assert cam_args(["--model_name_or_path", "m", "--output_dir", "d"])[1] == Path("d/cam.png")
+    assert cam_args(["--model_name_or_path", "m", "--output_dir", "d"])[1] is None  # cam.png in d
 
 
 def test_experiments_report_and_train_read_the_one_vocabulary(tmp_path):

@@ -20,16 +20,16 @@ SMOKE = ["--scale", "smoke", "--split_protocol", "paper", "--cross_split_protoco
 
 @pytest.fixture
 def recorded_training(monkeypatch):
-    """The argv of every ``train.py`` run, in order; the runs still happen."""
+    """The arguments (train.py's four dataclasses) of every training run, in order; the runs still happen."""
     import training.train
 
-    argvs, train = [], training.train.main
-    monkeypatch.setattr(training.train, "main", lambda argv: argvs.append(argv) or train(argv))
-    return argvs
+    runs, train = [], training.train.train
+    monkeypatch.setattr(training.train, "train", lambda *arguments: runs.append(arguments) or train(*arguments))
+    return runs
 
 
-def option(argv: list[str], name: str) -> str:
-    return argv[len(argv) - 1 - argv[::-1].index(f"--{name}") + 1]
+def option(arguments: tuple, name: str):
+    return next(getattr(group, name) for group in arguments if hasattr(group, name))
 
 
 @pytest.mark.slow

@@ -85,12 +85,12 @@ def test_a_finished_cell_is_not_trained_again(built_repo, tmp_path, monkeypatch)
     import training.train
 
     trained = []
-    train = training.train.main
-    monkeypatch.setattr(training.train, "main", lambda argv: trained.append(argv) or train(argv))
+    train = training.train.train
+    monkeypatch.setattr(training.train, "train", lambda *arguments: trained.append(arguments) or train(*arguments))
     argv = ["table5", "--dataset_name", str(built_repo), *SMOKE, "--output_dir", str(tmp_path)]
     first = main(argv)
     assert len(trained) == 1  # the first run trained its one cell, so the second has something to skip
-    monkeypatch.setattr(training.train, "main", lambda argv: pytest.fail("trained a finished cell again"))
+    monkeypatch.setattr(training.train, "train", lambda *arguments: pytest.fail("trained a finished cell again"))
     assert main(argv)["cells"] == first["cells"]
 
 

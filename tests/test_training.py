@@ -82,9 +82,15 @@ def test_a_flag_given_twice_counts_as_given_last():
     assert training.output_dir == "b" and training.num_train_epochs == 50
 
 
-def test_bad_presets_and_config_files_are_named(tmp_path):
-    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+def test_bad_presets_and_config_files_are_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
         parse_arguments(["--preset", "fast"])
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        parse_arguments(preset="fast")
+    (tmp_path / "typo.yaml").write_text("learning_rat: 0.1\n")
+    with pytest.raises(ValueError, match=r"unknown arguments \['learning_rat'\] in the config file .*typo.yaml"):
+        parse_arguments(["--config", str(tmp_path / "typo.yaml")])
     (tmp_path / "run.txt").write_text("x")
     with pytest.raises(ValueError, match="use a .yaml, .yml or .json file"):
         parse_arguments(["--config", str(tmp_path / "run.txt")])
@@ -225,7 +231,7 @@ def test_training_saves_a_detector_with_test_metrics_that_loads_in_transformers_
     metrics = main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
                     "--num_train_epochs", "2", "--learning_rate", "0.003", "--eval_strategy", "epoch",
                     "--load_best_model_at_end", "true", "--metric_for_best_model", "frame_accuracy",
-                    "--max_fake_videos", "8"])  # fmt: skip
+                    "--max_fake_videos", "8"])["test"]  # fmt: skip
     assert set(metrics) == {"raw"}
     assert set(metrics["raw"]) == {"frame_accuracy", "frame_auc", "video_accuracy", "video_auc", "eer", "ap"}
     assert {"model.safetensors", "config.json", "README.md", "results.json"} <= {p.name for p in out.iterdir()}
@@ -311,7 +317,7 @@ def test_push_to_hub_sends_the_finished_folder_to_a_stand_in_hub(smoke_mini_repo
 def test_mixed_quality_training_tests_on_each_quality(built_repo, tmp_path):
     out = tmp_path / "mixed"
     metrics = main(["--preset", "smoke", "--dataset_name", str(built_repo), "--dataset_config_name", "mixed", *TINY,
-                    "--max_steps", "2", "--output_dir", str(out), "--eval_strategy", "no"])  # fmt: skip
+                    "--max_steps", "2", "--output_dir", str(out), "--eval_strategy", "no"])["test"]  # fmt: skip
     assert set(metrics) == {"raw", "c23", "c40"}
     assert "configuration `mixed`" in (out / "README.md").read_text()
 

@@ -1,14 +1,15 @@
 """The arguments of ``training/train.py``: typed dataclasses for ``HfArgumentParser``, config files and presets.
 
-Precedence, later wins: a preset, then a config file (YAML or JSON), then the command line.
+Precedence, later wins: a preset, then a config file (YAML or JSON), then keywords given from Python, then the
+command line. The layers under the command line are the parser's defaults, never argv strings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, fields
+from pathlib import Path, PurePath
 from typing import Literal
 
 from transformers import HfArgumentParser, TrainingArguments
@@ -110,6 +111,8 @@ class RunArguments:
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in --output_dir"})
 
 
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, TrainingArguments, RunArguments)
+
 PAPER_RECIPE = {
     # Adam (AdamW with no weight decay), lr 2e-4, polynomial decay, 50 epochs, 64 frames a step (8 videos x 8
     # frames), best model by validation accuracy. The paper prints beta1=0.999, beta2=0.9: swapped; we use
@@ -203,53 +206,59 @@ def _read_config(path: str) -> dict:
     return values
 
 
-def _as_argv(values: dict) -> list[str]:
-    argv = []
-    for key, value in values.items():
-        if value is None:
-            continue
-        argv.append(f"--{key}")
-        if isinstance(value, (list, tuple)):
-            argv += [str(v) for v in value]
-        else:
-            argv.append(str(value))
-    return argv
-
-
-def _pre_parse(argv: list[str], name: str) -> str | None:
-    """The value of ``--name`` in ``argv`` as argparse will see it: the last occurrence wins."""
-    value = None
-    for index, arg in enumerate(argv):
-        if arg == f"--{name}" and index + 1 < len(argv):
-            value = argv[index + 1]
-        elif arg.startswith(f"--{name}="):
-            value = arg.split("=", 1)[1]
-    return value
-
-
-def parse_arguments(
-    argv: list[str],
-) -> tuple[ModelArguments, DataArguments, TrainingArguments, RunArguments]:
-    """Parse ``argv`` with a preset and a config file underneath it; ``--output_dir`` defaults to ``runs/<model>``."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments, RunArguments))
+def argument_parser() -> HfArgumentParser:
+    """The parser of train.py's four dataclasses, with the project's progress switch."""
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
     # the project's one progress switch, beside the Trainer's own name for it
     parser.add_argument("--no_progress", dest="disable_tqdm", action="store_const", const=True,
                         default=argparse.SUPPRESS, help="no progress bars (as --disable_tqdm true)")  # fmt: skip
-    config_values = _read_config(config) if (config := _pre_parse(argv, "config")) else {}
-    preset = _pre_parse(argv, "preset") or config_values.get("preset") or "none"
+    return parser
+
+
+def layered_defaults(given: argparse.Namespace, values: dict) -> dict:
+    """The defaults under the command line: the preset, then the paper's settings for the model, then the config
+    file, then ``values``. ``given``: what the command line itself says of the preset, the config file, the model
+    and the output folder (None where it is silent), so that a value derived from them follows the last layer
+    that gives them."""
+    config = given.config or values.get("config")
+    file_values = _read_config(config) if config else {}
+    above = {**file_values, **values}
+    preset = given.preset or above.get("preset") or "none"
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    layered = [*_as_argv(PRESETS[preset]), *_as_argv(config_values), *argv]
-    # every derived value follows the layer that wins: the model named last picks the paper's per-model settings
-    # (under the config file and the command line) and the default output folder
-    model = _pre_parse(layered, "model_name_or_path") or ModelArguments.model_name_or_path
-    if preset == "paper":
-        per_model = PAPER_PER_MODEL.get(Path(model).name, {})
-        layered = [*_as_argv(PRESETS[preset]), *_as_argv(per_model), *_as_argv(config_values), *argv]
-    if _pre_parse(layered, "output_dir") is None:
-        layered += ["--output_dir", str(Path("runs") / Path(model).name)]
+    model = given.model_name_or_path or above.get("model_name_or_path") or PRESETS[preset].get(
+        "model_name_or_path", ModelArguments.model_name_or_path)  # fmt: skip
+    per_model = PAPER_PER_MODEL.get(Path(model).name, {}) if preset == "paper" else {}
+    layers = {**PRESETS[preset], **per_model, **above, "preset": preset, "model_name_or_path": model}
+    if given.output_dir is None:
+        layers.setdefault("output_dir", str(Path("runs") / Path(model).name))
+    return layers
+
+
+def parse_arguments(
+    argv: list[str] | tuple[str, ...] = (), **values
+) -> tuple[ModelArguments, DataArguments, TrainingArguments, RunArguments]:
+    """train.py's arguments from four layers, the last winning: a preset, a config file, ``values`` (keywords from
+    Python: ``parse_arguments(preset="smoke", dataset_name=...)``) and the command line ``argv``. Each layer under
+    the command line becomes the parser's defaults, and argparse reads the command line as given (once to learn
+    what it says of the preset, the config file, the model and the output folder, then for good).
+    ``--output_dir`` defaults to ``runs/<model>``."""
+    argv = list(argv)
+    values = {key: str(value) if isinstance(value, PurePath) else value for key, value in values.items()}
+    known = {option.name for arguments in ARGUMENT_CLASSES for option in fields(arguments)}
+    if unknown := sorted(set(values) - known):
+        raise ValueError(f"unknown arguments {unknown} (see train.py --help)")
+    # the command line's own word on what the layers derive from: parsed with nothing beneath it
+    parser = argument_parser()
+    parser.set_defaults(config=None, preset=None, model_name_or_path=None, output_dir=None)
+    given, _ = parser.parse_known_args(argv)
+    layers = layered_defaults(given, values)
+    if unknown := sorted(set(layers) - known):
+        raise ValueError(f"unknown arguments {unknown} in the config file {given.config or values.get('config')}")
+    parser = argument_parser()
+    parser.set_defaults(**layers)
     model_args, data_args, training_args, run_args, unknown = parser.parse_args_into_dataclasses(
-        layered, return_remaining_strings=True
+        argv, return_remaining_strings=True
     )
     if unknown:
         raise SystemExit(f"unknown arguments: {' '.join(unknown)} (see --help)")

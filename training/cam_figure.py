@@ -95,25 +95,29 @@ def write_figure(rows, output: Path, title: str) -> Path:
     return save_figure_atomically(figure, output)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[CamArguments, Path]:
-    """The arguments, and the figure's path: ``--output_dir``'s cam.png, or the deprecated ``--output``'s file."""
+def parse_args(argv: list[str] | None = None) -> tuple[CamArguments, Path | None]:
+    """The arguments, and the deprecated ``--output``'s file where it was given (None: cam.png in --output_dir)."""
     parser = HfArgumentParser(CamArguments)
     add_old_spelling(parser, "--output", "--output_dir", dest="output_file")  # a PNG file, not a folder
     args, *old = parser.parse_args_into_dataclasses(sys.argv[1:] if argv is None else argv)
-    return args, Path(old[0].output_file) if old else Path(args.output_dir) / FIGURE_FILE
+    return args, Path(old[0].output_file) if old else None
+
+
+def cam_figure(args: CamArguments, path: Path | None = None) -> Path:
+    """Draw the figure into ``path`` (default: cam.png in ``args.output_dir``) and return where it went."""
+    title = (
+        f"class activation maps (fake): {Path(args.model_name_or_path).name}, {args.dataset_config_name} {args.split}"
+    )
+    return write_figure(action_rows(args), path or Path(args.output_dir) / FIGURE_FILE, title)
 
 
 def main(argv: list[str] | None = None) -> Path:
     args, output_file = parse_args(argv)
     configure_logging()
     try:
-        rows = action_rows(args)
+        path = cam_figure(args, output_file)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"error: {error}") from error
-    title = (
-        f"class activation maps (fake): {Path(args.model_name_or_path).name}, {args.dataset_config_name} {args.split}"
-    )
-    path = write_figure(rows, output_file, title)
     logger.info("wrote %s", path)
     return path
 

@@ -1,4 +1,5 @@
-"""The unit of every experiment: a *cell* trains one detector with ``train.py`` and scores it on test sets.
+"""The unit of every experiment: a *cell* trains one detector with ``training.train.train`` and scores it on test
+sets.
 
 A cell trains on one of the experiment's datasets (``main``, the ``--dataset_name``, or another role such as
 ``cross`` for Table 2's FaceForensics++), may start from another cell's detector (fine-tuning), and is scored
@@ -73,24 +74,13 @@ class Experiment:
     """The columns in this order, where the first-seen order of the results would not be the paper's."""
 
 
-SCALES: dict[str, list[str]] = {
-    "paper": ["--preset", "paper"],
-    "quick": ["--preset", "demo"],
-    "smoke": [
-        "--preset",
-        "smoke",
-        "--input_size",
-        "64",
-        "--max_steps",
-        "2",
-        "--eval_strategy",
-        "no",
-        "--save_strategy",
-        "no",
-        "--eval_frames_per_video",
-        "2",
-    ],  # fmt: skip
-}
+SCALES: dict[str, dict] = {
+    "paper": {"preset": "paper"},
+    "quick": {"preset": "demo"},
+    "smoke": {"preset": "smoke", "input_size": 64, "max_steps": 2, "eval_strategy": "no", "save_strategy": "no",
+              "eval_frames_per_video": 2},
+}  # fmt: skip
+"""Each scale's layer of train.py's arguments, over its preset and under a cell's own."""
 
 
 def run_cell(
@@ -105,29 +95,28 @@ def run_cell(
 ) -> dict:
     """Train and test one cell. A cell trained before (by this or another experiment) is not trained again; only
     the test sets it has not been scored on yet are scored. ``others``: the datasets of roles other than main."""
-    from training.train import main as train
+    from training.arguments import parse_arguments
+    from training.train import train
 
     datasets = {MAIN: DatasetRef(dataset, split_protocol), **(others or {})}
     for role in {cell.train_on, *(role for role, _ in cell.other_tests)} - set(datasets):
         raise SystemExit(f"cell {cell.name} needs the {role!r} dataset, and none was given")
     folder = out / "cells" / cell.name
     results = folder / "results.json"
-    if not results.exists():
+    if results.exists():  # trained by an earlier run
+        record = json.loads(results.read_text())
+    else:
         trained_on = datasets[cell.train_on]
         model = cell.model
         if cell.init_from is not None:  # its own results are not needed, only its detector
             run_cell(cell.init_from, scale, dataset, split_protocol, seed, out, frame_cache, others)
             model = str(out / "cells" / cell.init_from.name)
-        argv = [*SCALES[scale], "--model_name_or_path", model, "--dataset_name", trained_on.name,
-                "--dataset_config_name", cell.train_config, "--split_protocol", trained_on.split_protocol,
-                "--test_config_names", ",".join(cell.test_configs), "--seed", str(seed), "--output_dir",
-                str(folder), "--resume", "true", "--disable_tqdm", "true", "--report_to", "none"]  # fmt: skip
-        for key, value in cell.subset:
-            argv += [f"--{key}", value]
-        if frame_cache is not None:
-            argv += ["--frame_cache_dir", str(frame_cache)]
-        train(argv)
-    record = json.loads(results.read_text())
+        record = train(*parse_arguments(
+            **SCALES[scale], **dict(cell.subset), model_name_or_path=model, dataset_name=trained_on.name,
+            dataset_config_name=cell.train_config, split_protocol=trained_on.split_protocol,
+            test_config_names=",".join(cell.test_configs), seed=seed, output_dir=folder, resume=True,
+            disable_tqdm=True, report_to="none", frame_cache_dir=frame_cache,
+        ))  # fmt: skip
     # train.py keys its own test sets by configuration alone: key them by role once, when it has just written them
     renamed = cell.train_on != MAIN and any(key in cell.test_configs for key in record["test"])
     if renamed:

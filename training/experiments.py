@@ -21,7 +21,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from dataset_script.console import add_old_spelling, configure_logging
@@ -229,7 +229,7 @@ def _role(repo: str) -> str:
     return repo.rstrip("/").rsplit("/", 1)[-1]
 
 
-def cross_experiment(args, models) -> tuple[Experiment, dict[str, DatasetRef]]:
+def cross_experiment(args: ExperimentArguments, models) -> tuple[Experiment, dict[str, DatasetRef]]:
     """The experiment across datasets that ``args`` name, and the datasets besides the main one, by role."""
     from training.cross_experiments import CROSS, table2_config
 
@@ -272,7 +272,7 @@ def cross_experiment(args, models) -> tuple[Experiment, dict[str, DatasetRef]]:
     return experiment, others
 
 
-def robustness(args, models, frame_cache: Path | None) -> dict:
+def robustness(args: ExperimentArguments, models, frame_cache: Path | None) -> dict:
     """The robustness experiment (``training.robustness``) that ``args`` name: on ``--model_dir``, tested on the
     configuration and split it was trained on unless ``--train_config`` and ``--split_protocol`` say otherwise;
     else on a cell trained on ``--train_config`` (default: the first configuration)."""
@@ -288,11 +288,35 @@ def robustness(args, models, frame_cache: Path | None) -> dict:
     return run_robustness(settings)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass
+class ExperimentArguments:
+    """One experiment's settings, as ``python -m training.experiments`` takes them (see its --help)."""
+
+    experiment: str
+    dataset_name: str = "deepfake_mnist_plus"
+    scale: str = "quick"
+    models: str | None = None
+    split_protocol: str | None = None
+    counts: str | None = None
+    qualities: str | None = None
+    cross_dataset_name: str | None = None
+    methods: str = ",".join(TABLE2_METHODS)
+    unseen_dataset_name: str | None = None
+    train_config: str | None = None
+    model_dir: Path | None = None
+    perturbations: str | None = None
+    test_on: str | None = None
+    cross_split_protocol: str | None = None
+    seed: int = 42
+    output_dir: Path = Path("experiments")
+    frame_cache_dir: Path | None = None
+
+
+def parse_args(argv: list[str] | None = None) -> ExperimentArguments:
     parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", choices=sorted({**EXPERIMENTS, **CROSS_EXPERIMENTS, "robustness": None}))
-    parser.add_argument("--dataset_name", default="deepfake_mnist_plus")
-    parser.add_argument("--scale", choices=sorted(SCALES), default="quick")
+    parser.add_argument("--dataset_name")
+    parser.add_argument("--scale", choices=sorted(SCALES))
     parser.add_argument("--models", help="comma-separated; default: resnet10t at quick and smoke, the five at paper "
                         "(the first only for the figures and the experiments across datasets)")  # fmt: skip
     parser.add_argument("--split_protocol", choices=("paper", "identity"),
@@ -302,7 +326,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--qualities", help="comma-separated training qualities to keep (raw, c23, c40, mixed); "
                         "default: all the experiment has")  # fmt: skip
     parser.add_argument("--cross_dataset_name", help="table2: the FaceForensics++ repo (dataset_script.build)")
-    parser.add_argument("--methods", default=",".join(TABLE2_METHODS),
+    parser.add_argument("--methods",
                         help="table2: FaceForensics++ manipulations, each a detector and a fine-tuning")  # fmt: skip
     parser.add_argument("--unseen_dataset_name", help="unseen_generator: a repo of another animator's fakes of "
                         "the same actions (generate.py --backend tpsmm, generation.mini --animator tps)")  # fmt: skip
@@ -316,19 +340,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "configuration: each repo's first)")  # fmt: skip
     parser.add_argument("--cross_split_protocol", choices=("paper", "identity"),
                         help="split names of the other datasets; default: as for --split_protocol")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--output_dir", type=Path, default=Path("experiments"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--output_dir", type=Path)
     parser.add_argument("--frame_cache_dir", type=Path,
                         help="decoded frames shared by all cells (see train.py); default: OUTPUT_DIR/frame_cache at "
                              "the quick and smoke scales, none at the paper's (the real data would fill a "
                              "disk)")  # fmt: skip
     add_old_spelling(parser, "--out", "--output_dir")
-    return parser.parse_args(sys.argv[1:] if argv is None else argv)
+    # the dataclass holds the one set of defaults
+    parser.set_defaults(**{field.name: field.default for field in fields(ExperimentArguments) if field.init
+                           and field.default is not MISSING})  # fmt: skip
+    return ExperimentArguments(**vars(parser.parse_args(sys.argv[1:] if argv is None else argv)))
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    configure_logging()
+def run_experiment(args: ExperimentArguments) -> dict:
+    """Train and score every cell the experiment needs (those done before are kept), and write its table, plot
+    and record into ``args.output_dir``; returns the record (``<experiment>.json``)."""
     # imported here, not above: modeling loads torch and timm, which --help and the tables and plots do not need
     from modeling import PAPER_MODELS
 
@@ -337,9 +364,7 @@ def main(argv: list[str] | None = None) -> dict:
     models = tuple(args.models.split(",")) if args.models else default_models
     frame_cache = args.frame_cache_dir or (None if args.scale == "paper" else args.output_dir / "frame_cache")
     if args.experiment == "robustness":
-        record = robustness(args, models, frame_cache)
-        print((args.output_dir / "robustness.md").read_text())
-        return record
+        return robustness(args, models, frame_cache)
     others: dict[str, DatasetRef] = {}
     if args.experiment in CROSS_EXPERIMENTS:
         experiment, others = cross_experiment(args, models)
@@ -357,8 +382,14 @@ def main(argv: list[str] | None = None) -> dict:
     # the repo is only read when the protocol was not given
     protocol = args.split_protocol or _split_protocol(args.dataset_name, _repo_configs(args.dataset_name)[0],
                                                       args.scale)  # fmt: skip
-    record = run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.output_dir, frame_cache, others)
-    print((args.output_dir / f"{experiment.name}.md").read_text())
+    return run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.output_dir, frame_cache, others)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    configure_logging()
+    record = run_experiment(args)
+    print((args.output_dir / f"{args.experiment}.md").read_text())
     return record
 
 

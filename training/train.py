@@ -3,6 +3,7 @@
     accelerate launch training/train.py --model_name_or_path resnet50 --dataset_name deepfake_mnist_plus \\
         --dataset_config_name c23 --preset paper --output_dir runs/resnet50-c23
     python training/train.py --preset demo --dataset_name demo_output/deepfake_mnist_plus
+    dmplus train --preset demo --dataset_name demo_output/deepfake_mnist_plus      # the same
 
 A step sees ``per_device_train_batch_size`` videos x ``frames_per_video`` random frames each. Validation takes
 ``eval_frames_per_video`` evenly spaced frames per video and reports frame accuracy and AUC; the best epoch by
@@ -175,10 +176,13 @@ def push(folder: Path, repo_id: str, token: str | None, private: bool | None) ->
     return str(commit)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args, run_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    configure_logging()
-    transformers.utils.logging.set_verbosity_warning()
+def train(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, run_args: RunArguments
+) -> dict:
+    """Train, calibrate, test and save one detector in ``training_args.output_dir`` (pushed with ``push_to_hub``).
+    Returns what results.json records: ``train`` (the Trainer's metrics), ``test`` (each test configuration's
+    metrics), the data, its class counts and the calibration; {} in the other processes of a multi-process run.
+    ``training.arguments.parse_arguments`` makes the four arguments from a preset, a config file and keywords."""
     resume_from = check_output_dir(training_args, run_args)
     keep_freed_memory()  # DataLoader workers fork after this and keep it
     push_to = training_args.hub_model_id if training_args.push_to_hub else None
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
                                           data_args.eval_frames_per_video)  # fmt: skip
     output = Path(training_args.output_dir)
     test_metrics: dict[str, dict[str, float]] = {}
+    summary: dict = {}
     if trainer.is_world_process_zero():
         detector_model = timm_model_of(trainer.model)
         tests = {config: load_split(data_args.dataset_name, config, split_name("test", data_args.split_protocol))
@@ -279,7 +284,14 @@ def main(argv: list[str] | None = None) -> dict:
                                                             training_args.hub_private_repo))  # fmt: skip
         logger.info("saved the detector and its model card in %s", output)
     trainer.accelerator.wait_for_everyone()
-    return test_metrics
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    configure_logging()
+    transformers.utils.logging.set_verbosity_warning()
+    return train(*arguments)
 
 
 if __name__ == "__main__":
