@@ -30,7 +30,8 @@ def test_keywords_derive_the_papers_per_model_settings_and_unknown_ones_are_name
 
 
 def test_the_experiments_command_only_fills_in_their_dataclass():
-    from training.experiments import ExperimentArguments, parse_args
+    from training.experiments import ExperimentArguments
+    from training.experiments.command import parse_args
 
     assert parse_args(["table3"]) == ExperimentArguments("table3")
     given = parse_args(["figure3", "--counts", "5,10", "--scale", "smoke", "--output_dir", "out", "--seed", "1"])

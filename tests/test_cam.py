@@ -6,7 +6,7 @@ from PIL import Image
 
 from modeling import create_detector, save_detector
 from modeling.cam import class_activation_maps, overlay
-from training.cam_figure import CamArguments, action_rows, write_figure
+from training.experiments.cam_figure import CamArguments, action_rows, write_figure
 
 
 def test_cam_of_a_pooled_model_is_the_classifier_row_on_the_features():

@@ -141,8 +141,8 @@ def test_generation_reads_out_and_progress_false():
 
 
 def test_evaluation_and_the_cam_figure_keep_their_old_output_file(tmp_path):
-    from training.cam_figure import parse_args as cam_args
     from training.evaluate_detector import parse_args as evaluate_args
+    from training.experiments.cam_figure import parse_args as cam_args
 
     args, path = evaluate_args(["--model_name_or_path", "m", "--output", "x/metrics.json", "--progress", "false"])
     assert path == Path("x/metrics.json") and args.no_progress
@@ -154,8 +154,8 @@ def test_evaluation_and_the_cam_figure_keep_their_old_output_file(tmp_path):
 
 def test_experiments_report_and_train_read_the_one_vocabulary(tmp_path):
     from training.arguments import parse_arguments
-    from training.experiments import parse_args
-    from training.report import main as report
+    from training.experiments.command import parse_args
+    from training.experiments.report import main as report
 
     assert parse_args(["table3", "--out", "x"]).output_dir == Path("x")
     assert parse_arguments(["--no_progress"])[2].disable_tqdm and not parse_arguments([])[2].disable_tqdm

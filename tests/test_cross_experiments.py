@@ -9,11 +9,20 @@ import json
 
 import pytest
 
-from training import paper_results
-from training.cross_experiments import CROSS, DMPLUS_ROW, FINE_TUNED_DMPLUS, FINE_TUNED_OWN, ON_DMPLUS, OWN, table2
-from training.experiment_cells import MAIN, Cell, result_key
-from training.experiments import main, pivot
-from training.report import build_report
+from training.experiments import paper_results
+from training.experiments.across_datasets import (
+    CROSS,
+    DMPLUS_ROW,
+    FINE_TUNED_DMPLUS,
+    FINE_TUNED_OWN,
+    ON_DMPLUS,
+    OWN,
+    table2,
+)
+from training.experiments.cells import MAIN, Cell, result_key
+from training.experiments.command import main
+from training.experiments.grid import pivot
+from training.experiments.report import build_report
 
 SMOKE = ["--scale", "smoke", "--split_protocol", "paper", "--cross_split_protocol", "paper"]
 
@@ -120,7 +129,7 @@ def test_cross_dataset_tests_on_each_named_repo(built_repo, tmp_path):
 
 
 def test_a_cell_needing_a_dataset_that_was_not_given_says_so(built_repo, tmp_path):
-    from training.experiment_cells import run_cell
+    from training.experiments.cells import run_cell
 
     cell = Cell("resnet10t", "raw", ("raw",), train_on=CROSS)
     with pytest.raises(SystemExit, match="needs the 'cross' dataset"):

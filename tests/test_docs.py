@@ -232,7 +232,7 @@ def test_the_extraction_sees_flags_subcommands_launchers_and_prefixes():
     built = parse_command(shlex.split("python -m dataset_script.build /data/DeepFakeMnist --output_dir repo"), "x", "")
     assert built.leading == ()  # a path is no subcommand
     dmplus = parse_command(shlex.split("dmplus experiments table3 --scale quick"), "x", "")
-    assert (dmplus.program, dmplus.target, dmplus.leading) == ("module", "training.experiments", ("table3",))
+    assert (dmplus.program, dmplus.target, dmplus.leading) == ("module", COMMANDS["experiments"][0], ("table3",))
     assert parse_command(["dmplus", "space", "--model", "m"], "x", "").target == "spaces/detector/app.py"
 
 

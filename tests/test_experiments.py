@@ -14,9 +14,12 @@ from PIL import Image
 from dataset_script.schema import ACTIONS, QUALITIES
 from modeling import PAPER_MODELS
 from tests.factories import shared_by_workers
-from training import paper_results
-from training.experiments import EXPERIMENTS, PAPER_COUNTS, QUICK_MODELS, draw, main, markdown, run_cell
-from training.report import build_report
+from training.experiments import paper_results
+from training.experiments.cells import run_cell
+from training.experiments.command import main
+from training.experiments.grid import draw, markdown
+from training.experiments.paper import EXPERIMENTS, PAPER_COUNTS, QUICK_MODELS
+from training.experiments.report import build_report
 
 COUNTS = (5, 10)  # figure 3's numbers of fake training videos: the small release holds few
 SMALL = {"figure3": ["--counts", ",".join(map(str, COUNTS))]}

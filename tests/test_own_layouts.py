@@ -303,7 +303,7 @@ def test_whole_frames_are_cropped_and_face_crops_kept_as_they_are(folders_replic
 
 def test_cross_dataset_refuses_two_test_repos_of_one_name(tmp_path):
     """Each test repo's folder name heads its column of the table and keys its results: two alike would merge."""
-    from training.experiments import main as experiments_main
+    from training.experiments.command import main as experiments_main
 
     with pytest.raises(SystemExit, match="--test_on names two repos called repo"):
         experiments_main(["cross_dataset", "--dataset_name", str(tmp_path / "main"), "--train_config", "raw",

@@ -9,9 +9,9 @@ from PIL import Image
 
 from dataset_script.frames import FrameSampler, VideoFrames
 from dataset_script.perturbations import LEVELS, PERTURBATIONS, compress_at_levels
-from training.experiments import main
-from training.report import build_report
-from training.robustness import PerturbedFrameSampler
+from training.experiments.command import main
+from training.experiments.report import build_report
+from training.experiments.robustness import PerturbedFrameSampler
 
 FRAME_PERTURBATIONS = [name for name, perturbation in PERTURBATIONS.items() if not perturbation.on_video]
 RANDOM = ("BW", "GNC")  # the ones that draw from the generator

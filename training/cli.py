@@ -26,9 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generation.generate", "animate source faces with driving videos (FOMM, TPSMM, warp)"),
     "train": ("training.train", "train a detector with the Trainer (accelerate launch training/train.py too)"),
     "evaluate": ("training.evaluate_detector", "score a detector with the paper's protocol"),
-    "experiments": ("training.experiments", "run one of the paper's tables or figures, or one beyond it"),
-    "report": ("training.report", "gather every experiment's results beside the paper's"),
-    "cam": ("training.cam_figure", "class activation maps of a detector, one row per action (Figure 7)"),
+    "experiments": ("training.experiments.command", "run one of the paper's tables or figures, or one beyond it"),
+    "report": ("training.experiments.report", "gather every experiment's results beside the paper's"),
+    "cam": ("training.experiments.cam_figure", "class activation maps of a detector, one row per action (Figure 7)"),
     "space": (SPACE_SCRIPT, "serve the Gradio Space that checks an uploaded clip"),
     "inspect": ("dataset_script.inspect_repo", "load a built dataset repo and describe its configurations"),
 }

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameSampler, VideoFrames, VideoSource, normalise_frames
 from dataset_script.perturbations import LEVELS, PERTURBATIONS, Perturbation, compress_at_levels
-from training.experiment_cells import Cell, run_cell
+from training.experiments.cells import Cell, run_cell
 from training.records import package_versions, save_figure_atomically
 from training.tables import markdown_table
 

@@ -1,6 +1,6 @@
 """One markdown page with every experiment's results and plots, next to the paper's own numbers.
 
-    python -m training.report --experiments experiments --output_dir experiments
+    python -m training.experiments.report --experiments experiments --output_dir experiments
 
 It reads what ``python -m training.experiments`` wrote in ``--experiments`` (``<name>.md``, ``.json``, ``.png``
 and each cell's ``results.json``) and the CAM grid (``cam.png``) when it is there; experiments not run yet are
@@ -19,10 +19,10 @@ from pathlib import Path
 from dataset_script.console import add_old_spelling, configure_logging
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
-from training import paper_results
+from training.experiments import paper_results
 from training.tables import markdown_table as table
 
-logger = logging.getLogger("training.report")
+logger = logging.getLogger("training.experiments.report")
 
 REPORT_FILE = "report.md"
 
@@ -108,7 +108,7 @@ def build_report(folder: Path, out: Path) -> str:
     if cam.exists():
         lines += [f"![CAM]({os.path.relpath(cam, out.parent)})", ""]
     else:
-        lines += ["Not made yet: `python -m training.cam_figure --model_name_or_path DIR --dataset_name D "
+        lines += ["Not made yet: `python -m training.experiments.cam_figure --model_name_or_path DIR --dataset_name D "
                   f"--output_dir {folder}`.", ""]  # fmt: skip
     versions = next((json.loads(p.read_text()).get("versions") for p in sorted(folder.glob("*.json"))), None)
     if versions:
@@ -119,7 +119,7 @@ def build_report(folder: Path, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(prog="python -m training.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m training.experiments.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiments", type=Path, default=Path("experiments"))
     parser.add_argument("--output_dir", type=Path, help=f"where {REPORT_FILE} goes (default: EXPERIMENTS)")
     add_old_spelling(parser, "--out", "--output_dir", dest="output_file")  # a file, not a folder

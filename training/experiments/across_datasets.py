@@ -4,7 +4,7 @@
     python -m training.experiments cross_dataset --dataset_name FFPP --train_config c23 --test_on CELEBDF,DMPLUS:raw
     python -m training.experiments unseen_generator --dataset_name DMPLUS --unseen_dataset_name OTHER
 
-Each is a list of cells (``training.experiment_cells``) that train on one dataset and are scored on others' test
+Each is a list of cells (``training.experiments.cells``) that train on one dataset and are scored on others' test
 splits with the same evaluation as everywhere else; the tables and plots come from the same code as the paper's
 experiments.
 """
@@ -12,7 +12,7 @@ experiments.
 from __future__ import annotations
 
 from dataset_script.schema import ACTIONS, QUALITIES, action_config_name
-from training.experiment_cells import MAIN, Cell, Experiment, result_key
+from training.experiments.cells import MAIN, Cell, Experiment, result_key
 
 CROSS = "cross"
 """Table 2's second dataset (FaceForensics++) and the unseen generator's dataset."""

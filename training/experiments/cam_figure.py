@@ -1,6 +1,6 @@
 """The paper's Figure 7: class activation maps of a detector over fakes of each action, one row per action.
 
-    python -m training.cam_figure --model_name_or_path DIR --dataset_name D --dataset_config_name raw \\
+    python -m training.experiments.cam_figure --model_name_or_path DIR --dataset_name D --dataset_config_name raw \\
         --split test --output_dir figures
 
 The figure is ``cam.png`` in ``--output_dir`` (the working folder by default).
@@ -26,7 +26,7 @@ from modeling.cam import class_activation_maps, overlay
 from training.data import load_split, split_name
 from training.records import save_figure_atomically
 
-logger = logging.getLogger("training.cam_figure")
+logger = logging.getLogger("training.experiments.cam_figure")
 
 FIGURE_FILE = "cam.png"
 
