@@ -1,0 +1,60 @@
+"""What the Space answers through its default (auto) framing on a built mini's identity-test clips.
+
+    python -m benchmarks.space_verdicts [--dataset demo_output/deepfake_mnist_plus] [--model demo_output/detector]
+
+Three groups: the released crops of real and of fake clips, and the whole-frame originals the real ones were cut
+from (``full_frames/`` beside the mini, where the mini keeps them). For each: video accuracy, which framing the Space
+took, and the range of fake scores. A measurement, not a test: a check costs about half a second on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from dataset_script.release import FULL_FRAMES_FOLDER
+
+SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
+
+
+def test_clips(repo: Path) -> dict[str, list[tuple[Path, str]]]:
+    """Group name -> (clip, true label) of the identity-test split (the paper's split where the build made none)."""
+    rows = list(csv.DictReader((repo / "splits.csv").open()))
+    column = "identity_split" if any(row.get("identity_split") for row in rows) else "split"
+    source = Path(json.loads((repo / "build_info.json").read_text())["config"]["source"])
+    groups: dict[str, list[tuple[Path, str]]] = {"real crops": [], "fake crops": [], "real whole frames": []}
+    for row in (row for row in rows if row[column] == "test"):
+        groups[f"{row['label']} crops"].append((repo / "raw" / f"{row['video_id']}.mp4", row["label"]))
+        original = source / FULL_FRAMES_FOLDER / row["source_file"]
+        if row["label"] == "real" and original.is_file():
+            groups["real whole frames"].append((original, "real"))
+    return groups
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path, default=Path("demo_output/deepfake_mnist_plus"))
+    parser.add_argument("--model", default="demo_output/detector")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(SPACE))
+    from clip_check import ClipChecker
+
+    checker = ClipChecker([args.model], cam_frames=1)
+    print("| clips | n | video accuracy | framing taken | fake score (min-max) |\n|---|---|---|---|---|")
+    for name, clips in test_clips(args.dataset).items():
+        if not clips:
+            print(f"| {name} | 0 | - | - | - |")
+            continue
+        reports = [(checker.check(path), label) for path, label in clips]
+        right = sum(report.verdict == label for report, label in reports) / len(reports)
+        framings = dict(Counter(report.framing for report, _ in reports))
+        scores = [report.fake_score for report, _ in reports]
+        print(f"| {name} | {len(reports)} | {right:.3f} | {framings} | {min(scores):.2f}-{max(scores):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
