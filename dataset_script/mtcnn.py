@@ -6,17 +6,16 @@ Here each stage's candidates of all frames are cut out and resized at once from 
 (``dataset_script.summed_area``: facenet's resize is an area average, and four look-ups per output pixel give it
 to the bit), the scale pyramid comes from the same table, P-Net's 2x2 pooling is element-wise maxima of strided
 views, and non-maximum suppression runs on all frames at once with the frame as the group. The work goes in parts
-small enough for the cache, on channels-last maps, one part per torch thread. Everything else (the pyramid's
-scales, the thresholds, the box regressions, squaring, clipping to the frame, the landmarks, which boxes each stage
-keeps) follows facenet-pytorch 2.6.0 (MIT) operation by operation, so boxes and landmarks agree with its to float
-rounding (about 1e-4 pixels). The weights are the state dicts in facenet-pytorch's wheel; nothing is downloaded.
+small enough for the cache, on channels-last maps, one part per torch thread (``dataset_script.parts_in_threads``).
+Everything else (the pyramid's scales, the thresholds, the box regressions, squaring, clipping to the frame, the
+landmarks, which boxes each stage keeps) follows facenet-pytorch 2.6.0 (MIT) operation by operation, so boxes and
+landmarks agree with its to float rounding (about 1e-4 pixels). The weights are the state dicts in
+facenet-pytorch's wheel; nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms
 
+from .parts_in_threads import PartsInThreads
 from .summed_area import SummedAreaTable
 
 MIN_FACE_SIZE = 20
@@ -236,26 +236,6 @@ def nms_by_smaller_area(candidates: Candidates, threshold: float) -> torch.Tenso
     return order[torch.as_tensor(kept, dtype=torch.long, device=order.device)]
 
 
-def _single_threaded_pool(threads: int) -> ThreadPoolExecutor:
-    """A pool of ``threads`` threads that each run torch with one thread; the process's count is left as it was."""
-    ready = threading.Barrier(threads)
-
-    def settle(_) -> None:
-        torch.set_num_threads(1)  # this thread's count, and the process's for threads that start later
-        torch.ones(1 << 16).sum()  # torch settles a thread's count at its first parallel loop: settle it at one now
-        ready.wait()  # every thread of the pool settles, not one twice
-
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="mtcnn")
-    list(pool.map(settle, range(threads)))
-    torch.set_num_threads(threads)
-    return pool
-
-
-def _in_inference_mode(function, item):
-    with torch.inference_mode():  # a thread's own mode: the caller's does not reach the pool's threads
-        return function(item)
-
-
 class MTCNN:
     """The three stages on batches of frames; ``detect`` answers as ``facenet_pytorch.MTCNN(keep_all=True)
     .detect(frames, landmarks=True)`` does, per frame."""
@@ -265,27 +245,10 @@ class MTCNN:
         self.device = torch.device(device)
         self.min_face_size, self.factor, self.thresholds = min_face_size, factor, thresholds
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_threads, self._pool_lock = 0, threading.Lock()
+        self._parts = PartsInThreads(self.device)  # each stage's parts: frames for P-Net, crops for R- and O-Net
         for name, net in (("pnet", self.pnet), ("rnet", self.rnet), ("onet", self.onet)):
             net.load_state_dict(facenet_weights(name))
             net.eval().to(self.device)
-
-    def _map(self, function, items) -> list:
-        """``function`` over ``items`` (independent parts of a stage): on a CPU with several torch threads, in a pool
-        of as many threads of one torch thread each; else in turn. MTCNN is thousands of small operations, and
-        torch's threads meet at the end of each: on a busy machine, where one of them often waits for a core, that
-        costs more than the second core gives, while a part per thread never waits for another."""
-        threads, items = torch.get_num_threads(), list(items)
-        if self.device.type != "cpu" or threads == 1 or len(items) == 1:
-            return [function(item) for item in items]
-        with self._pool_lock:
-            if self._pool_threads != threads:
-                if self._pool is not None:
-                    self._pool.shutdown(wait=False)
-                self._pool, self._pool_threads = _single_threaded_pool(threads), threads
-            pool = self._pool
-        return list(pool.map(lambda item: _in_inference_mode(function, item), items))
 
     @torch.inference_mode()
     def detect(self, frames: torch.Tensor) -> list[FrameFaces]:
@@ -328,8 +291,8 @@ class MTCNN:
             level, start = level_and_start
             return cells(level, start, min(start + at_once[level], count))
 
-        found = [part for parts in self._map(chunk, range(0, count, step)) for part in parts]
-        found += self._map(small_level, [(level, start) for level in range(large, len(scales))
+        found = [part for parts in self._parts.map(chunk, range(0, count, step)) for part in parts]
+        found += self._parts.map(small_level, [(level, start) for level in range(large, len(scales))
                                          for start in range(0, count, at_once[level])])  # fmt: skip
         candidates = Candidates.cat(found)
         candidates = candidates[batched_nms(candidates.boxes, candidates.scores, candidates.frames, PNET_NMS)]
@@ -359,7 +322,7 @@ class MTCNN:
             crops = table.boxes_resized(candidates.frames[start : start + step], spans[start : start + step], size)
             return net(_normalised(crops))
 
-        parts = self._map(part, range(0, len(candidates), step))
+        parts = self._parts.map(part, range(0, len(candidates), step))
         return candidates, [torch.cat(outputs) for outputs in zip(*parts, strict=True)]
 
     def _refined(self, candidates: Candidates, table: SummedAreaTable) -> Candidates:

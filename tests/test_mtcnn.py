@@ -2,6 +2,8 @@
 in a textured scene, frames without a face and batches that mix them; and its exact parts (area resampling from a
 summed-area table, 2x2 pooling, suppression by the smaller box) against the operations they replace."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 
 from dataset_script.faces import FaceDetector
 from dataset_script.mtcnn import MTCNN, Candidates, max_pool_2x2, nms_by_smaller_area
+from dataset_script.parts_in_threads import PartsInThreads
 from dataset_script.summed_area import SummedAreaTable
 
 facenet_pytorch = pytest.importorskip("facenet_pytorch")
@@ -116,18 +119,36 @@ def test_a_batch_of_mixed_frames_answers_as_each_frame_alone(ours, facenet, mini
         np.testing.assert_allclose(alone.landmarks, found[index].landmarks, atol=1e-3)
 
 
-def test_several_torch_threads_give_the_same_faces_and_keep_the_callers_count(ours, mini_crops):
+def test_several_torch_threads_give_the_same_faces(ours, mini_crops):
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         alone = ours.detect(mini_crops)
         torch.set_num_threads(2)
-        pooled = ours.detect(mini_crops)
-        assert torch.get_num_threads() == 2
+        in_parts = ours.detect(mini_crops)
     finally:
         torch.set_num_threads(threads)
-    for first, second in zip(alone, pooled, strict=True):
+    for first, second in zip(alone, in_parts, strict=True):
         np.testing.assert_allclose(first.boxes, second.boxes, atol=1e-3)
+
+
+def test_parts_run_in_order_on_threads_of_one_torch_thread_and_leave_the_callers_count():
+    parts, threads = PartsInThreads(torch.device("cpu")), torch.get_num_threads()
+
+    def seen(item: int) -> tuple:
+        return item, torch.get_num_threads(), threading.current_thread().name, torch.is_inference_mode_enabled()
+
+    try:
+        torch.set_num_threads(2)
+        answers = parts.map(seen, range(6))
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)  # in turn, on the caller's thread
+        caller = threading.current_thread().name
+        assert parts.map(seen, range(2)) == [(0, 1, caller, False), (1, 1, caller, False)]
+    finally:
+        torch.set_num_threads(threads)
+    assert [answer[0] for answer in answers] == list(range(6))
+    assert all(count == 1 and name.startswith("torch-part") and inference for _, count, name, inference in answers)
 
 
 def test_the_face_detector_answers_alike_with_either_implementation(mini_crops):
