@@ -144,7 +144,7 @@ def browser_request(url: str, clip: Path, fn_index: int) -> tuple[float, list]:
             path = http.post("upload", files=[("files", (clip.name, file, "video/mp4"))]).raise_for_status().json()[0]
         video = {"path": path, "orig_name": clip.name, "meta": {"_type": "gradio.FileData"}}
         session = uuid.uuid4().hex
-        http.post("queue/join", json={"data": [video, False], "fn_index": fn_index, "session_hash": session,
+        http.post("queue/join", json={"data": [video, "whole_frame"], "fn_index": fn_index, "session_hash": session,
                                       "event_data": None, "trigger_id": None}).raise_for_status()  # fmt: skip
         with http.stream("GET", "queue/data", params={"session_hash": session}) as stream:
             for line in stream.iter_lines():
@@ -211,7 +211,8 @@ def serve_and_time(model_dir: str, clip: Path, requests: int, face_stride, galle
 
         def one_request(_: int) -> float:
             started = time.perf_counter()
-            Client(url, verbose=False, download_files=False).predict(handle_file(str(clip)), "whole_frame", api_name="/predict")
+            client = Client(url, verbose=False, download_files=False)
+            client.predict(handle_file(str(clip)), "whole_frame", api_name="/predict")
             return time.perf_counter() - started
 
         with ThreadPoolExecutor(requests) as pool:
