@@ -144,8 +144,7 @@ class CheckpointBackend(Backend):
     on CPUs with native bf16 where the animator's half-precision path is measured to hold (``cpu_bf16``)."""
 
     cpu_bf16: bool = False
-    """Whether bf16 on a CPU keeps the frames within 40 dB PSNR of fp32's (``benchmarks.fomm_animation``,
-    ``benchmarks.tpsmm_animation``)."""
+    """Whether bf16 on a CPU keeps the frames within 40 dB PSNR of fp32's (``benchmarks.fomm_animation``)."""
 
     checkpoint_help: str
     """What ``--checkpoint`` takes, for the error when it is missing."""
@@ -217,7 +216,6 @@ class TpsmmBackend(CheckpointBackend):
     another of its demo's modes (``--animation_mode``)."""
 
     method = "TPSMM"
-    cpu_bf16 = True
     summary = "Thin-Plate Spline Motion Model with --checkpoint"
     checkpoint_help = ("the official vox.pth.tar (from the Thin-Plate-Spline-Motion-Model project's links) or its "
                        "safetensors conversion (python -m generation.tpsmm.checkpoint CKPT --out X.safetensors)"
