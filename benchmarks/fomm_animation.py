@@ -26,6 +26,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.common import matmul_peak
 from generation.fomm import AnimationOptions, animate, build_vox256
 from generation.fomm.animate import per_frame_reference
 from generation.fomm.blocks import phase_upsampling
@@ -86,18 +87,6 @@ def frame_gflop() -> dict[str, float]:
     gflop = {"keypoint detector": keypoints.get_total_flops() / 1e9, "dense motion": motion.get_total_flops() / 1e9}
     gflop["bottleneck and decoder"] = whole.get_total_flops() / 1e9 - gflop["dense motion"]
     return gflop
-
-
-def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of a large matrix product in ``dtype``: what this machine's cores reach at best."""
-    first, second = torch.rand(size, size, dtype=dtype), torch.rand(size, size, dtype=dtype)
-    first @ second
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        first @ second
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
 
 
 def psnr(first: torch.Tensor, second: torch.Tensor) -> float:

@@ -144,7 +144,8 @@ class CheckpointBackend(Backend):
     on CPUs with native bf16 where the animator's half-precision path is measured to hold (``cpu_bf16``)."""
 
     cpu_bf16: bool = False
-    """Whether bf16 on a CPU keeps the frames within 40 dB PSNR of fp32's (``benchmarks.fomm_animation``)."""
+    """Whether bf16 on a CPU keeps the frames within 40 dB PSNR of fp32's (``benchmarks.fomm_animation``,
+    ``benchmarks.tpsmm_animation``)."""
 
     checkpoint_help: str
     """What ``--checkpoint`` takes, for the error when it is missing."""
@@ -216,6 +217,7 @@ class TpsmmBackend(CheckpointBackend):
     another of its demo's modes (``--animation_mode``)."""
 
     method = "TPSMM"
+    cpu_bf16 = True
     summary = "Thin-Plate Spline Motion Model with --checkpoint"
     checkpoint_help = ("the official vox.pth.tar (from the Thin-Plate-Spline-Motion-Model project's links) or its "
                        "safetensors conversion (python -m generation.tpsmm.checkpoint CKPT --out X.safetensors)"

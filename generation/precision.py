@@ -7,25 +7,13 @@ fp32, and fp16 convolutions on a CPU are slower still: there the animators run f
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import torch
 
+from dataset_script.hardware import NATIVE_BF16_FLAGS, cpu_has_native_bf16
+
+__all__ = ["HALF_DTYPES", "NATIVE_BF16_FLAGS", "cpu_has_native_bf16", "half_dtype", "precision_name"]
+
 HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-"""/proc/cpuinfo flags of CPUs that compute in bf16 natively."""
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this machine's CPU computes in bf16 natively (read from /proc/cpuinfo; False where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no way to tell, so the safe answer
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
 
 
 def half_dtype(precision: str, device: torch.device) -> torch.dtype | None:

@@ -161,6 +161,24 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def cpuinfo(tmp_path, monkeypatch):
+    """``cpuinfo(flags)`` makes this machine's CPU read as one with those /proc/cpuinfo flags (None: no such file),
+    for everything that asks ``dataset_script.hardware``; the real reading is back after the test."""
+    from dataset_script import hardware
+
+    def pretend(flags: str | None) -> None:
+        path = tmp_path / "cpuinfo"
+        path.unlink(missing_ok=True)
+        if flags is not None:
+            path.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(hardware, "CPUINFO", path)
+        hardware.cpu_has_native_bf16.cache_clear()
+
+    yield pretend
+    hardware.cpu_has_native_bf16.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def smoke_mini_repo(tmp_path_factory, smoke_mini) -> Path:
     """The smoke mini built (raw only: compression is tested elsewhere); shared read-only."""

@@ -83,3 +83,21 @@ def test_videos_that_several_splits_hold_are_scored_once_and_as_alone(built_repo
         assert np.array_equal(together[name].labels, alone.labels), name
         assert np.allclose(together[name].fake_probability, alone.fake_probability, atol=1e-5), name
         assert together[name].metrics() == pytest.approx(alone.metrics(), abs=1e-6), name
+
+
+def test_scoring_under_bf16_autocast_keeps_float32_probabilities_close_to_fp32s(built_repo):
+    """train.py scores its test split in bf16 when it trained in bf16: the metrics still see float32."""
+    import torch
+
+    from training.data import load_split
+    from training.evaluation import predict
+
+    torch.manual_seed(0)
+    model, info = create_detector("resnet10t", pretrained=False, input_size=64)
+    cfg, split = info.pretrained_cfg(model), load_split(str(built_repo), "raw", "test")
+    fp32 = predict(model, split, cfg, frames_per_video=2, progress=False)
+    bf16 = predict(model, split, cfg, frames_per_video=2, progress=False, autocast_dtype=torch.bfloat16)
+    assert bf16.fake_probability.dtype == fp32.fake_probability.dtype == np.float32
+    assert np.array_equal(bf16.labels, fp32.labels) and np.array_equal(bf16.video_index, fp32.video_index)
+    assert np.allclose(bf16.fake_probability, fp32.fake_probability, atol=0.02)
+    assert set(bf16.metrics()) == set(fp32.metrics())

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from generation.fomm import build_vox256, load_vox256
 from generation.fomm.checkpoint import calibrate_batch_norm
 from generation.fomm.checkpoint import main as convert_main
+from tests.bf16_products import bf16_as_this_cpu_would
 from tests.factories import write_official_style_checkpoint
-
-aten = torch.ops.aten
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "fomm-vox256"  # the official checkpoint's manifest
 
@@ -132,35 +129,15 @@ def test_batched_animation_equals_the_per_frame_loop(networks):
     assert (by_default - whole_chunks).abs().max() < 1e-4  # how the decoder is batched changes only rounding
 
 
-class Bf16ProductsInFp32(TorchDispatchMode):
-    """bf16 convolutions and matrix products computed as fp32 products of their bf16 operands, rounded back to bf16.
-
-    That is what bf16 kernels compute (bf16 operands, fp32 sums, a bf16 result), so the frames are the native ones
-    to summation order: on one 128x128 frame, 45.82 dB against fp32 here and 45.83 with PyTorch's own bf16 loops.
-    Those loops are what a CPU without native bf16 runs, 36 s for that frame on an AVX2 core, 0.5 s here. Autocast
-    still decides which ops run in bf16: this mode sees the ops after it."""
-
-    PRODUCTS = {aten.conv2d, aten.convolution, aten._convolution, aten.linear, aten.addmm, aten.mm, aten.bmm}
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        bf16 = [isinstance(a, torch.Tensor) and a.dtype == torch.bfloat16 for a in args]
-        if func.overloadpacket in self.PRODUCTS and any(bf16):
-            widened = [a.float() if is_bf16 else a for a, is_bf16 in zip(args, bf16, strict=True)]
-            return func(*widened, **kwargs).bfloat16()
-        return func(*args, **kwargs)
-
-
 def test_bf16_keeps_the_frames_within_40_db_of_fp32_because_keypoints_and_motion_stay_fp32(networks):
     """bf16 everywhere took these frames to 16 dB; the keypoints and the dense motion in fp32 keep them above 40."""
     from generation.fomm.animate import AnimationOptions, animate
-    from generation.precision import cpu_has_native_bf16
 
     kp_detector, generator = networks
     torch.manual_seed(4)
     source, driving = torch.rand(1, 3, 128, 128), torch.rand(3, 3, 128, 128)
     fp32 = animate(kp_detector, generator, source, driving)
-    with contextlib.nullcontext() if cpu_has_native_bf16() else Bf16ProductsInFp32():
+    with bf16_as_this_cpu_would():
         bf16 = animate(kp_detector, generator, source, driving, AnimationOptions(autocast_dtype=torch.bfloat16))
     assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.inference_mode():

@@ -2,16 +2,20 @@
 
 import dataclasses
 import hashlib
+import json
 from collections import Counter
 
+import av
 import numpy as np
 import pytest
 import torch
 from datasets import get_dataset_config_names, load_dataset
 
-from dataset_script.frames import read_frames
-from dataset_script.release import read_manifest
-from dataset_script.schema import ACTION_TO_RELEASE_FOLDER, ACTIONS
+from dataset_script.face_crops import FACE_CROP_FILE
+from dataset_script.faces import FaceCropRecord, FaceDetector, clip_face_box, crop_clip
+from dataset_script.frames import VideoFrames, evenly_spaced_indices, read_frames
+from dataset_script.release import FULL_FRAMES_FOLDER, read_manifest
+from dataset_script.schema import ACTION_TO_RELEASE_FOLDER, ACTIONS, EVAL_FRAMES_PER_VIDEO
 from dataset_script.splits import identity_split
 from generation.keypoint_warp import blur, warp_animate
 from generation.mini.actions import action_trajectory
@@ -25,7 +29,8 @@ from generation.mini.animate import (
 )
 from generation.mini.cast import filmed_person
 from generation.mini.face import FaceState, Identity, render
-from generation.mini.generate import MiniSize, generate, plan_clips
+from generation.mini.filming import FRAME_HEIGHT, FRAME_WIDTH, MINI_FACE_CROP, released_crop, source_frame
+from generation.mini.generate import MiniSize, generate, make_clip, plan_clips
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +203,67 @@ def test_same_seed_gives_byte_identical_videos(tmp_path):
     tiny = MiniSize(identities=3, frames=4)
     first = generate(tmp_path / "a", tiny, seed=5, workers=1, progress=False)
     second = generate(tmp_path / "b", tiny, seed=5, workers=2, progress=False)
-    other = generate(tmp_path / "c", tiny, seed=6, workers=2, progress=False)
-    assert _digest(first) == _digest(second) and len(_digest(first)) == 60
-    assert _digest(first) != _digest(other)
-    assert (first / "manifest.csv").read_bytes() == (second / "manifest.csv").read_bytes()
+    assert _digest(first) == _digest(second) and len(_digest(first)) == 60 + 30  # the clips, the reals' originals
+    for name in ("manifest.csv", FACE_CROP_FILE):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    plans = plan_clips(tiny, seed=6)
+    for label in ("real", "fake"):  # another seed, other videos (a real clip and its original, a fake)
+        make_clip(next(plan for plan in plans if plan.label == label), tmp_path / "c", seed=6, frames=tiny.frames)
+        assert _digest(tmp_path / "c").items().isdisjoint(_digest(first).items())
+
+
+def test_the_spaces_crop_of_an_original_is_the_released_crop(tmp_path, one_thread):
+    # The Space cuts an uploaded whole-frame original with clip_face_box on its 32 evenly spaced frames and crop_clip;
+    # the generator cut the released clip from the same original with released_crop, its own path (one thread: as
+    # its workers, so MTCNN finds the very box they found). 40 frames, so the 32 are a true subset of the clip.
+    plan = next(plan for plan in plan_clips(MiniSize(identities=7, frames=40), seed=2) if plan.label == "real")
+    make_clip(plan, tmp_path, seed=2, frames=40)
+    original = tmp_path / FULL_FRAMES_FOLDER / plan.file
+    video = VideoFrames(original)
+    spread = evenly_spaced_indices(video.num_frames, EVAL_FRAMES_PER_VIDEO)
+    assert video.num_frames == 40 and len(spread) == 32
+    frames = video.read(spread)
+    detector = FaceDetector()
+    uploaded = crop_clip(frames, clip_face_box(detector, frames), MINI_FACE_CROP)
+    assert torch.equal(uploaded, released_crop(original, MINI_FACE_CROP, detector)[spread])  # bit for bit
+    released = read_frames(tmp_path / plan.file, spread).float()
+    grey_levels = (released - uploaded.float()).abs().mean((1, 2, 3))
+    assert grey_levels.max() < 3, grey_levels  # the release's own encoding (x264 at CRF 12) is all that differs
+
+
+def test_full_frames_hold_the_original_of_every_released_real_clip(smoke_mini):
+    manifest, folder = read_manifest(smoke_mini), smoke_mini / FULL_FRAMES_FOLDER
+    originals = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+    assert originals == {file for file, row in manifest.items() if row.label == "real"}  # one to one, same paths
+    first = folder / min(originals)
+    with av.open(str(first)) as container:  # as an upload would be
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert (stream.width, stream.height) == (FRAME_WIDTH, FRAME_HEIGHT)
+    # the face sits at its own place and size in each clip's frame, well inside it
+    boxes = np.array([face[0].box for face in FaceDetector().detect(torch.cat(
+        [read_frames(folder / name, [0]) for name in sorted(originals)[:8]]))])  # fmt: skip
+    centres, sides = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2] - boxes[:, 0]
+    assert centres.std(0).min() > 4 and sides.std() > 3, (centres, sides)
+    inside = (boxes[:, :2] > 40).all(1) & (boxes[:, 2] < FRAME_WIDTH - 40) & (boxes[:, 3] < FRAME_HEIGHT - 40)
+    assert inside.all(), boxes
+
+
+def test_the_face_crop_record_is_written_beside_the_release(smoke_mini):
+    record = FaceCropRecord.from_dict(json.loads((smoke_mini / FACE_CROP_FILE).read_text()), where=FACE_CROP_FILE)
+    assert record == MINI_FACE_CROP
+
+
+def test_a_fake_sources_keypoints_lie_on_its_face_in_the_crop():
+    # the source frame is a crop of a whole frame: its keypoints move from the scene into the crop's coordinates
+    person = filmed_person("person001", 0, 7)
+    source = source_frame(person, seed=7, frames=16)
+    face = FaceDetector().detect((source.image * 255).round().to(torch.uint8))[0][0]
+    keypoints, _ = source.placement.place(*geometry_keypoints(person, source.state))
+    pixels = ((keypoints[0] + 1) * source.image.shape[-1] / 2).numpy()
+    eyes, landmark_eyes = pixels[1:3][np.argsort(pixels[1:3, 0])], face.landmarks[:2][np.argsort(face.landmarks[:2, 0])]
+    assert np.abs(eyes - landmark_eyes).max() < 6, (eyes, landmark_eyes)
+    assert np.abs(pixels[5] - face.landmarks[2]).max() < 12, (pixels[5], face.landmarks[2])  # the nose tip
 
 
 def test_smoke_mini_is_in_the_release_layout(smoke_mini):

@@ -39,15 +39,6 @@ def tps_mini(tmp_path_factory):
                     animator="tps")  # fmt: skip
 
 
-@pytest.fixture
-def one_thread():
-    """As generate's workers run: float sums may round differently with another number of threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

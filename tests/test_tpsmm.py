@@ -4,8 +4,10 @@ generate.py (reusing an earlier set's pairs) into a built dataset."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from generation.tpsmm import TPSMM, VOX256, AnimationOptions, animate, build_vox
 from generation.tpsmm.animate import per_frame_reference
 from generation.tpsmm.checkpoint import calibrate_batch_norm
 from generation.tpsmm.checkpoint import main as convert_main
+from tests.bf16_products import bf16_as_this_cpu_would
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "tpsmm-vox256"  # the official checkpoint's manifest
 
@@ -204,15 +207,49 @@ def test_batched_animation_equals_the_per_frame_loop():
     networks = with_meaningful_norms(TPSMM(config=NARROW).eval())
     source, driving = torch.rand(1, 3, 128, 128), torch.rand(3, 3, 128, 128)  # sides: multiples of 128
     looped = per_frame_reference(networks, source, driving)
-    ours = animate(networks, source, driving)  # the CPU default: one driving frame per pass, the source's work once
+    ours = animate(networks, source, driving, AnimationOptions(batch_size=1))  # the source's work once
     batched = animate(networks, source, driving, AnimationOptions(batch_size=3))
-    assert ours.shape == batched.shape == (3, 3, 128, 128)
+    # the CPU default: keypoints and dense motion of 8 frames a pass, the inpainting one frame at a time
+    by_default = animate(networks, source, driving)
+    assert ours.shape == batched.shape == by_default.shape == (3, 3, 128, 128)
     assert looped.std() > 0.03 and (looped[1:] - looped[:1]).abs().max() > 1e-2  # content, and motion
     assert (ours - looped).abs().max() < 1e-4
-    assert (batched - looped).abs().max() < 1e-3  # convolutions of a batch of 3 sum in another order
+    for other in (batched, by_default):  # convolutions of a batch sum in another order
+        assert (other - looped).abs().max() < 1e-3
     avd = animate(networks, source, driving[:2], AnimationOptions(mode="avd", batch_size=2))
     assert (avd[:1] - per_frame_reference(networks, source, driving[:1], mode="avd")).abs().max() < 1e-3
     assert (avd - looped[:2]).abs().max() > 1e-3  # a different mode moves differently
+
+
+def test_bf16_keeps_the_frames_within_40_db_of_fp32_because_keypoints_tps_and_blending_stay_fp32(networks):
+    """The keypoints, the thin-plate solves and the softmax that blends the motions stay float32 under autocast;
+    the hourglass and the inpainting network run bf16 channels_last, as on a CPU with native bf16."""
+    torch.manual_seed(4)
+    source, driving = torch.rand(1, 3, 128, 128), torch.rand(3, 3, 128, 128)
+    fp32 = animate(networks, source, driving)
+    half = copy.deepcopy(networks).to(memory_format=torch.channels_last)
+    with bf16_as_this_cpu_would():
+        bf16 = animate(half, source, driving, AnimationOptions(autocast_dtype=torch.bfloat16, channels_last=True))
+        with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+            keypoints = half.kp_detector(driving)
+            motion = half.dense_motion_network(source, keypoints, half.kp_detector(source))
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape and fp32.std() > 0.03
+    assert keypoints["fg_kp"].dtype == motion["contribution_maps"].dtype == motion["deformation"].dtype == torch.float32
+    assert motion["occlusion_map"][0].dtype == torch.bfloat16  # the hourglass did run in bf16
+    mse = float((bf16.clamp(0, 1) - fp32.clamp(0, 1)).pow(2).mean())
+    assert 0 < mse and 10 * math.log10(1 / mse) >= 40
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_backend_runs_bf16_only_where_the_cpu_computes_in_it_natively(checkpoint, cpuinfo, native):
+    from generation.backends import BackendOptions, create_backend
+
+    cpuinfo("fpu avx512f avx512_bf16" if native else "fpu avx2")
+    backend = create_backend("tpsmm", BackendOptions(checkpoint[0], torch.device("cpu"), "bf16"))
+    assert backend.precision == ("bf16" if native else "fp32")
+    assert backend.options.autocast_dtype == (torch.bfloat16 if native else None)
+    layout = torch.channels_last if native else torch.contiguous_format  # oneDNN's bf16 convolutions want it
+    assert backend.networks.inpainting_network.final.weight.is_contiguous(memory_format=layout)
 
 
 def test_manifest_pairing_reuses_an_earlier_sets_pairs(generation_inputs, tmp_path):

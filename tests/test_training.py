@@ -82,6 +82,24 @@ def test_a_flag_given_twice_counts_as_given_last():
     assert training.output_dir == "b" and training.num_train_epochs == 50
 
 
+@pytest.mark.parametrize("flags, argv, bf16", [
+    ("fpu avx512f avx512_bf16", [], True), ("fpu amx_bf16 amx_tile", ["--preset", "demo"], True),
+    ("fpu avx2 avx512f", [], False), (None, [], False), ("fpu avx512f avx512_bf16", ["--bf16", "false"], False),
+    ("fpu avx512f avx512_bf16", ["--config", "{config}"], False),
+    ("fpu avx2", ["--bf16", "true", "--channels_last", "false"], True),
+])  # fmt: skip
+def test_bf16_is_chosen_only_where_the_cpu_computes_in_it_natively_unless_a_layer_says(cpuinfo, tmp_path, flags, argv,
+                                                                                       bf16):  # fmt: skip
+    if torch.cuda.is_available():
+        pytest.skip("with a GPU, the GPU's bf16 support decides")
+    cpuinfo(flags)
+    (tmp_path / "fp32.yaml").write_text("bf16: false\n")
+    model, _, training, _ = parse_arguments([arg.format(config=tmp_path / "fp32.yaml") for arg in argv])
+    assert training.bf16 is bf16 and training.mixed_precision == ("bf16" if bf16 else "no")
+    assert model.channels_last is (bf16 and "--channels_last" not in argv)  # follows bf16 unless given
+    assert training.use_cpu or not bf16  # what TrainingArguments asks of bf16 without a GPU
+
+
 def test_bad_presets_and_config_files_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_arguments(["--preset", "fast"])
@@ -343,9 +361,10 @@ def test_resume_skips_and_removes_a_checkpoint_that_a_kill_cut_short(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(smoke_mini_repo, tmp_path):
+def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(smoke_mini_repo, tmp_path, cpuinfo):
     from huggingface_hub import ModelCard
 
+    cpuinfo("fpu avx512f avx512_bf16")  # bf16 by default: the card must say so
     out = tmp_path / "calibrated"
     main(["--preset", "smoke", "--dataset_name", str(smoke_mini_repo), *TINY, "--output_dir", str(out),
           "--max_steps", "3", "--eval_strategy", "no", "--split_protocol", "identity", "--test_frames_per_video",
@@ -356,6 +375,7 @@ def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(sm
     assert provenance["kind"] == "synthetic_mini" and "contact_sheet.png" in provenance["evidence"]
     assert (provenance["config"], provenance["split_protocol"]) == ("raw", "identity")
     assert "its verdict on a real person's video means nothing" in card.text
+    assert "- bf16: True" in card.text and "- precision: bf16 autocast, fp32 weights, channels_last" in card.text
     results = {(r.dataset_config, r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
     assert ("raw", "identity_test", "video_auc") in results
     calibration = card.data.calibration

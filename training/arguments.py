@@ -12,8 +12,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath
 from typing import Literal
 
+import torch
 from transformers import HfArgumentParser, TrainingArguments
 
+from dataset_script.hardware import cpu_has_native_bf16
 from dataset_script.schema import EVAL_FRAMES_PER_VIDEO
 
 
@@ -44,7 +46,11 @@ class ModelArguments:
         default="cross_entropy",
         metadata={"help": "mse: mean squared error on the fake probability, MesoNet's original objective"},
     )
-    channels_last: bool = field(default=False, metadata={"help": "channels_last memory format (faster on GPUs)"})
+    channels_last: bool | None = field(
+        default=None,
+        metadata={"help": "channels_last memory format; default: on where training runs in bf16 (oneDNN's bf16 "
+                          "convolutions are slower than fp32's without it), off otherwise"},
+    )  # fmt: skip
 
 
 @dataclass
@@ -206,6 +212,40 @@ def _read_config(path: str) -> dict:
     return values
 
 
+def native_bf16(use_cpu: bool) -> bool:
+    """Whether the device training will run on computes in bf16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX-512 BF16 or AMX. Elsewhere bf16 is emulated and slower than fp32."""
+    if torch.cuda.is_available() and not use_cpu:
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_native_bf16()
+
+
+def choose_precision(parser: HfArgumentParser, argv: list[str], layers: dict) -> None:
+    """TrainingArguments' ``--bf16`` made "auto": where no layer (preset, config file, command line) gives it, the
+    parser's default becomes bf16 mixed precision where the device computes in it natively (``native_bf16``) and fp16
+    was not asked for, fp32 elsewhere; ``--bf16 false`` keeps fp32 anywhere. channels_last, unless given, follows
+    bf16. ``layers``: the defaults the parser already has from the layers under the command line ``argv``."""
+    parser.set_defaults(**{key: None for key in ("bf16", "channels_last") if key not in layers})  # no layer gave it
+    given, _ = parser.parse_known_args(argv)
+    bf16 = (not given.fp16 and native_bf16(given.use_cpu)) if given.bf16 is None else given.bf16
+    defaults = {"bf16": bf16, "channels_last": bf16 if given.channels_last is None else given.channels_last}
+    if bf16 and not torch.cuda.is_available():
+        defaults["use_cpu"] = True  # TrainingArguments refuses bf16 without a GPU unless told the CPU is meant
+    parser.set_defaults(**defaults)
+
+
+def autocast_dtype(training_args: TrainingArguments) -> torch.dtype | None:
+    """The half-precision type training runs its forward passes in (the Trainer's autocast), or None for fp32."""
+    return torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
+
+
+def describe_precision(training_args: TrainingArguments, channels_last: bool) -> str:
+    """The precision for the model card: what the forward passes ran in, and that the weights stayed fp32."""
+    dtype = autocast_dtype(training_args)
+    precision = "fp32" if dtype is None else f"{'bf16' if dtype == torch.bfloat16 else 'fp16'} autocast, fp32 weights"
+    return precision + (", channels_last" if channels_last else "")
+
+
 def argument_parser() -> HfArgumentParser:
     """The parser of train.py's four dataclasses, with the project's progress switch."""
     parser = HfArgumentParser(ARGUMENT_CLASSES)
@@ -257,6 +297,7 @@ def parse_arguments(
         raise ValueError(f"unknown arguments {unknown} in the config file {given.config or values.get('config')}")
     parser = argument_parser()
     parser.set_defaults(**layers)
+    choose_precision(parser, argv, layers)
     model_args, data_args, training_args, run_args, unknown = parser.parse_args_into_dataclasses(
         argv, return_remaining_strings=True
     )

@@ -37,7 +37,14 @@ from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import QUALITIES
 from modeling import PAPER_MODELS, DetectorInfo, detector, fake_probability, save_detector, timm_model_of, wrap
-from training.arguments import DataArguments, ModelArguments, RunArguments, parse_arguments
+from training.arguments import (
+    DataArguments,
+    ModelArguments,
+    RunArguments,
+    autocast_dtype,
+    describe_precision,
+    parse_arguments,
+)
 from training.calibration import Calibration, calibrate
 from training.data import MIXED, Subset, apply_subset, class_counts, load_split, split_name, with_sampling
 from training.evaluation import predict_splits
@@ -202,6 +209,8 @@ def train(
     pretrained_cfg = info.pretrained_cfg(model)
     logger.info("model %s, input %d, %s weights%s", info.name, info.input_size, info.init,
                 ", backbone frozen" if info.frozen_backbone else "")  # fmt: skip
+    precision = describe_precision(training_args, model_args.channels_last)
+    logger.info("precision: %s", precision)
 
     with training_args.main_process_first(desc="loading the dataset"):
         train = load_split(data_args.dataset_name, data_args.dataset_config_name,
@@ -246,7 +255,7 @@ def train(
         scored = predict_splits(detector_model, tests, pretrained_cfg, frames_per_video=data_args.test_frames_per_video,
                                 batch_size=training_args.per_device_eval_batch_size, device=training_args.device,
                                 decoder=data_args.decoder, progress=not training_args.disable_tqdm,
-                                frame_cache=cache)  # fmt: skip
+                                frame_cache=cache, autocast_dtype=autocast_dtype(training_args))  # fmt: skip
         for config, predictions in scored.items():
             test_metrics[config] = predictions.metrics()
             logger.info("test %s: %s", config, ", ".join(f"{k} {v:.4f}" for k, v in test_metrics[config].items()))
@@ -264,7 +273,8 @@ def train(
         logger.info("training data: %s (%s)", training_data.kind, training_data.evidence)
         recipe = {key: getattr(training_args, key) for key in RECIPE_KEYS}
         recipe.update(frames_per_video=data_args.frames_per_video, loss=model_args.loss,
-                      paper_input_size=PAPER_MODELS.get(info.name, "n/a"), preset=run_args.preset)  # fmt: skip
+                      paper_input_size=PAPER_MODELS.get(info.name, "n/a"), preset=run_args.preset,
+                      precision=precision)  # fmt: skip
         card = ModelCard(
             model_id=push_to or output.name, architecture=info.name, input_size=info.input_size,
             crop_pct=info.crop_pct, init=info.init,

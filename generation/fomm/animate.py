@@ -4,7 +4,7 @@ frame, scaled by the ratio of the faces' sizes, and the Jacobians compose the sa
 
 Faster than the demo's frame-by-frame loop with the same result: the source's keypoints and features are computed
 once, upsampling convolutions run on the small input by phase (``blocks.phase_upsampling``), many driving frames
-go through each forward pass on GPUs, and everything runs under ``torch.inference_mode`` (with autocast and
+go through each forward pass on GPUs, and everything runs without autograd (with autocast and
 channels_last when asked: on GPUs, and in bf16 on CPUs that compute in it natively). That loop
 (``animate_source_once``) and its options (``BatchingOptions``) serve our TPSMM too.
 """
@@ -78,7 +78,7 @@ def _drive(kp_source: dict, kp_driving: dict, kp_reference: dict, options: Anima
     return {"value": value, **({"jacobian": jacobian} if jacobian is not None else {})}
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: autocast casts each weight once per call only outside it, every use inside
 def animate_source_once(source: torch.Tensor, driving: torch.Tensor, options: BatchingOptions, reference_frame: int,
                         device: torch.device, prepare: Callable[[torch.Tensor], object],
                         detect: Callable[[torch.Tensor], dict], render: Callable[[object, dict, dict], torch.Tensor],

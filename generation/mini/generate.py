@@ -1,6 +1,9 @@
 """Making the synthetic mini: real clips of procedural people performing the ten actions, and fakes that animate
 one still frame of each person with another person's motion, written in the official release layout.
 
+As DeepFake MNIST+ was made: each real clip is filmed as a whole frame and released as its face crop, and each fake
+is animated from a cropped source frame (``filming``); the whole-frame originals are kept in ``full_frames/``.
+
 Each identity films one real clip per action and is the source of one fake per action, so identity carries
 no label. A fake's driver is another identity's real clip of the same action, chosen inside the source's
 identity split (train/validation/test, as ``dataset_script.build`` deals them), so the identity-disjoint split
@@ -13,6 +16,7 @@ The fakes are made by one of ``ANIMATORS`` from the same plan: ``keypoint`` (the
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -23,22 +27,19 @@ import torch
 from tqdm.auto import tqdm
 
 from dataset_script.compression import default_workers
+from dataset_script.face_crops import FACE_CROP_FILE
+from dataset_script.files import write_text_atomically
 from dataset_script.frames import keep_freed_memory
-from dataset_script.release import ManifestRow, read_manifest, release_folder, write_manifest
+from dataset_script.release import FULL_FRAMES_FOLDER, ManifestRow, read_manifest, release_folder, write_manifest
 from dataset_script.schema import ACTIONS
 from dataset_script.splits import identity_split, stable_hash
 
-from ..motion import to_numpy_image
 from ..video import write_video
-from .actions import source_pose
-from .animate import animate, camera_jitter, film, generator_resynthesis, sensor_noise
+from .animate import animate, camera_jitter, generator_resynthesis, to_uint8_frames
 from .cast import clip_seed, filmed_person, identity_for, identity_names, real_trajectory
-from .face import render
+from .filming import FPS, MINI_FACE_CROP, ORIGINAL_CRF, film_whole_frames, released_crop, source_frame, whole_frame_shot
 from .sheet import write_contact_sheet
 from .tps_animate import tps_animate
-
-FPS = 25
-FRAME_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,15 @@ SIZES = {
 @dataclass(frozen=True)
 class Animator:
     animate: Callable[..., torch.Tensor]
-    """(source image, source identity, source pose, driving identity, driving motion, camera jitter, generator)
-    to the fake's frames (T, 3, H, W), before sensor noise."""
+    """(source image, source identity, source pose, driving identity, driving motion, camera jitter, generator,
+    placement of the source's scene in its image) to the fake's frames (T, 3, H, W), floats in [0, 1] as released."""
     method: str
     """The manifest's method for its fakes; empty leaves the build's default (FOMM), as the mini has always had."""
 
 
-def _keypoint_fake(source_image, source, pose, driver, motion, jitter, generator) -> torch.Tensor:
-    return generator_resynthesis(animate(source_image, source, pose, driver, motion, jitter), generator)
+def _keypoint_fake(source_image, source, pose, driver, motion, jitter, generator, placement) -> torch.Tensor:
+    return generator_resynthesis(animate(source_image, source, pose, driver, motion, jitter, placement=placement),
+                                 generator)  # fmt: skip
 
 
 ANIMATORS = {"keypoint": Animator(_keypoint_fake, ""), "tps": Animator(tps_animate, "TPSMM")}
@@ -103,28 +105,34 @@ def plan_clips(size: MiniSize, seed: int) -> list[ClipPlan]:
 
 
 def make_clip(plan: ClipPlan, out: Path, seed: int, frames: int, animator: str = "keypoint",
-              room_per_clip: bool = True) -> None:  # fmt: skip
-    """Render (real) or animate (fake) one clip and encode it; a finished file is kept as is.
+              room_per_clip: bool = True, originals: Path | None = None) -> None:  # fmt: skip
+    """Film (real) or animate (fake) one clip and encode it; a finished file is kept as is.
 
-    ``room_per_clip`` films the person in the clip's own setting (``cast.filmed_person``); False keeps the
-    person's first one, as the fixed offline generation inputs do."""
+    A real clip is filmed as a whole frame, kept under ``originals`` (default: the release's ``full_frames/``) at
+    the clip's own path, and released as its face crop (``filming``). ``room_per_clip`` films the person in the
+    clip's own setting (``cast.filmed_person``); False keeps the person's first one, as the fixed offline generation
+    inputs do."""
     target = out / plan.file
     if target.exists():
         return
     generator = torch.Generator().manual_seed(plan.seed)
     setting = plan.seed if room_per_clip else None
     if plan.label == "real":
-        person = filmed_person(plan.source_id, seed, setting)
-        motion = real_trajectory(plan.source_id, plan.action, seed, frames)
-        video = film(render(person, motion), camera_jitter(frames, generator))
-    else:
-        # the source frame comes from a video of its own; of the driver only the motion's geometry is used
-        source, driver = filmed_person(plan.source_id, seed, setting), identity_for(plan.driving_id, seed)
-        pose = source_pose(generator)
-        motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
-        video = ANIMATORS[animator].animate(render(source, pose), source, pose, driver, motion,
-                                            camera_jitter(frames, generator), generator)  # fmt: skip
-    write_video(sensor_noise(to_numpy_image(video), generator), target, FPS)
+        original = (out / FULL_FRAMES_FOLDER if originals is None else originals) / plan.file
+        if not original.exists():  # kept from a run stopped before its crop was written
+            person = filmed_person(plan.source_id, seed, setting)
+            motion = real_trajectory(plan.source_id, plan.action, seed, frames)
+            shot = whole_frame_shot(person, torch.Generator().manual_seed(clip_seed(plan.seed, "shot")))
+            write_video(film_whole_frames(person, motion, shot, generator), original, FPS, ORIGINAL_CRF)
+        write_video(released_crop(original).permute(0, 2, 3, 1).numpy(), target, FPS)
+        return
+    # the source frame is cut from a video of its own; of the driver only the motion's geometry is used
+    source, driver = filmed_person(plan.source_id, seed, setting), identity_for(plan.driving_id, seed)
+    still = source_frame(source, plan.seed, frames)
+    motion = real_trajectory(plan.driving_id, plan.action, seed, frames)
+    video = ANIMATORS[animator].animate(still.image, source, still.state, driver, motion,
+                                        camera_jitter(frames, generator), generator, still.placement)  # fmt: skip
+    write_video(to_uint8_frames(video), target, FPS)  # the generator's output: no camera noise
 
 
 def _work(batch: list[ClipPlan], out: Path, seed: int, frames: int, animator: str) -> int:
@@ -152,7 +160,8 @@ def _check_animator(out: Path, animator: str) -> str:
 
 def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = None, progress: bool = True,
              animator: str = "keypoint") -> Path:  # fmt: skip
-    """Write the mini into ``out`` (release layout + manifest.csv + contact sheet); reruns finish what is missing.
+    """Write the mini into ``out`` (release layout, manifest.csv, the face-crop record, the real clips' whole-frame
+    originals in full_frames/, a contact sheet); reruns finish what is missing.
 
     ``animator`` (a name in ``ANIMATORS``) makes the fakes; reals, file names, pairs and seeds do not depend on it."""
     if shutil.which("ffmpeg") is None:
@@ -172,5 +181,6 @@ def generate(out: Path, size: MiniSize, seed: int = 0, workers: int | None = Non
     # Real rows record the action the person performed; the dataset itself gives real clips no action.
     rows = [replace(p, method=method if p.label == "fake" else "") for p in plans]
     write_manifest(out, rows)
+    write_text_atomically(out / FACE_CROP_FILE, json.dumps(MINI_FACE_CROP.as_dict()))  # the build copies it
     write_contact_sheet(out, plans, seed, size.frames)
     return out

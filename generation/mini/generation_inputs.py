@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from dataset_script.console import add_old_spelling, configure_logging
+from dataset_script.release import FULL_FRAMES_FOLDER
 from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
@@ -50,14 +51,16 @@ def write_generation_inputs(root: Path, actions: tuple[str, ...] = ("blink", "ya
                             source_videos: int = 1, frames: int = 12, uncropped: tuple[str, ...] = ("yaw",),
                             seed: int = 0) -> GenerationInputs:  # fmt: skip
     """One driving video per action (identities ``person001``...), then the sources' identities; the driving
-    videos of the ``uncropped`` actions are padded into a larger frame."""
+    videos of the ``uncropped`` actions are padded into a larger frame. The videos' whole-frame originals are kept
+    apart, in ``full_frames/``, so that ``driving/`` holds action folders only."""
     names = [f"person{index:03d}" for index in range(1, len(actions) + source_images + source_videos + 1)]
     driving = list(zip(actions, names, strict=False))
     images = names[len(actions) : len(actions) + source_images]
     videos = names[len(actions) + source_images :]
     for index, (action, name) in enumerate(driving):
         plan = ClipPlan(f"{action}/{name}.mp4", "real", action, name, "", seed * 1000 + 100 + index)
-        make_clip(plan, root / "driving", seed, frames, room_per_clip=False)
+        make_clip(plan, root / "driving", seed, frames, room_per_clip=False,
+                  originals=root / FULL_FRAMES_FOLDER / "driving")  # fmt: skip
         if action in uncropped:
             clip = root / "driving" / plan.file
             padded = clip.with_name(f".{clip.stem}.padded.mp4")
@@ -71,7 +74,7 @@ def write_generation_inputs(root: Path, actions: tuple[str, ...] = ("blink", "ya
         Image.fromarray(face).save(root / "sources" / f"{name}.png")
     for index, name in enumerate(videos):
         plan = ClipPlan(f"{name}.mp4", "real", "yaw", name, "", seed * 1000 + 7 + index)
-        make_clip(plan, root / "sources", seed, 8, room_per_clip=False)
+        make_clip(plan, root / "sources", seed, 8, room_per_clip=False, originals=root / FULL_FRAMES_FOLDER / "sources")
     return GenerationInputs(root, driving, images, videos)
 
 

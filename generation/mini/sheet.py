@@ -1,4 +1,4 @@
-"""The mini's contact sheet: per action, the source face, the driving frame, the fake and a real clip.
+"""The mini's contact sheet: per action, the source face (as cropped), the driving frame, the fake and a real clip.
 
 It depends on the generator's pieces (the cast), never on the generator itself."""
 
@@ -15,9 +15,9 @@ from dataset_script.frames import read_frames
 from dataset_script.schema import ACTIONS
 
 from ..motion import to_numpy_image
-from .actions import source_pose
 from .cast import filmed_person, real_trajectory
-from .face import FaceState, render
+from .face import FaceState
+from .filming import source_frame
 
 COLUMNS = ("source (A)", "driving (B, real)", "fake (A animated by B)", "real (A)")
 THUMB = 128
@@ -43,10 +43,9 @@ def write_contact_sheet(out: Path, plans, seed: int, frames: int) -> Path:
         motion = real_trajectory(fake.driving_id, action, seed, frames)
         peak = peak_frame(motion)
         own_peak = peak_frame(real_trajectory(fake.source_id, action, seed, frames))
-        pose = source_pose(torch.Generator().manual_seed(fake.seed))
-        source = to_numpy_image(render(filmed_person(fake.source_id, seed, fake.seed), pose))[0]
+        source = source_frame(filmed_person(fake.source_id, seed, fake.seed), fake.seed, frames).image
         tiles = [
-            source,
+            to_numpy_image(source)[0],
             read_frames(out / real_file[(fake.driving_id, action)], [peak])[0].permute(1, 2, 0).numpy(),
             read_frames(out / fake.file, [peak])[0].permute(1, 2, 0).numpy(),
             read_frames(out / real_file[(fake.source_id, action)], [own_peak])[0].permute(1, 2, 0).numpy(),

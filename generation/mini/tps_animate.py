@@ -32,7 +32,7 @@ from ..motion import (
     tps_motions,
     warp,
 )
-from .animate import KEYPOINT_NAMES, generator_resynthesis, relative_keypoints
+from .animate import CLOSE_UP, KEYPOINT_NAMES, Placement, generator_resynthesis, relative_keypoints
 from .face import FaceState, Identity
 
 MOTION_RESOLUTION = 64  # TPSMM's dense motion works on a quarter of the frame, as FOMM's
@@ -174,13 +174,13 @@ def tps_warp(
 
 def tps_animate(source_image: torch.Tensor, source_identity: Identity, source_state: FaceState,
                 driving_identity: Identity, driving_state: FaceState, jitter: torch.Tensor,
-                generator: torch.Generator) -> torch.Tensor:  # fmt: skip
-    """A fake clip (T, 3, H, W): the source frame (1, 3, H, W, noise-free) performing the driving clip's motion, as
+                generator: torch.Generator, placement: Placement = CLOSE_UP) -> torch.Tensor:  # fmt: skip
+    """A fake clip (T, 3, H, W): the source frame (1, 3, H, W) performing the driving clip's motion, as
     TPSMM's relative mode moves it, with TPSMM's occlusion handling and decoder; ``generator`` draws the decoder's
-    per-frame detail."""
+    per-frame detail, ``placement`` says where the source's scene lies in its frame."""
     size = source_image.shape[-1]
     (kp_source, jac_source), (kp_new, jac_new) = relative_keypoints(
-        source_identity, source_state, driving_identity, driving_state
+        source_identity, source_state, driving_identity, driving_state, placement
     )
     control_source = to_corner_convention(control_points(kp_source, jac_source), size)
     control_driving = to_corner_convention(control_points(kp_new, jac_new), size)

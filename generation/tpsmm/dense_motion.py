@@ -13,6 +13,8 @@ from torch import nn
 from generation.fomm.blocks import AntiAliasInterpolation2d, Hourglass, UpBlock2d
 from generation.motion import deform, keypoint_heatmaps, make_coordinate_grid, tps_motions
 
+from .layers import InstanceNorm2d, convolution_input, weights_layout
+
 OCCLUSION_MASKS = 4
 
 
@@ -24,13 +26,13 @@ class DenseMotionNetwork(nn.Module):
         self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
         # heatmaps (a zero channel, then one per keypoint) and the source deformed by each of the num_tps + 1 motions
         in_features = num_tps * points_per_tps + 1 + num_channels * (num_tps + 1)
-        self.hourglass = Hourglass(block_expansion, in_features, num_blocks, max_features, norm=nn.InstanceNorm2d)
+        self.hourglass = Hourglass(block_expansion, in_features, num_blocks, max_features, norm=InstanceNorm2d)
         filters = self.hourglass.decoder.level_filters
         self.maps = nn.Conv2d(filters[-1], num_tps + 1, kernel_size=7, padding=3)
         # Masks at the hourglass's two finest levels, then at each 2x step up to the frame's resolution.
         self.up_steps = round(math.log2(1 / scale_factor))
         self.up = nn.ModuleList(
-            UpBlock2d(filters[-1] >> i, filters[-1] >> (i + 1), norm=nn.InstanceNorm2d) for i in range(self.up_steps)
+            UpBlock2d(filters[-1] >> i, filters[-1] >> (i + 1), norm=InstanceNorm2d) for i in range(self.up_steps)
         )
         from_hourglass = OCCLUSION_MASKS - self.up_steps
         mask_inputs = filters[len(filters) - from_hourglass :] + [filters[-1] >> (i + 1) for i in range(self.up_steps)]
@@ -59,8 +61,11 @@ class DenseMotionNetwork(nn.Module):
         deformed = F.grid_sample(repeated.to(motions.dtype), motions.view(-1, height, width, 2), align_corners=True)
         deformed = deformed.view(batch, parts, channels, height, width)
         # All heatmaps first, then the deformed images transform by transform (FOMM interleaves them).
-        levels = self.hourglass.levels(torch.cat([heatmaps.to(deformed.dtype), deformed.flatten(1, 2)], dim=1))
-        contribution = self.maps(levels[-1]).softmax(dim=1)
+        # in the hourglass's dtype and layout once: the input is also its last level's skip, which the mask and
+        # occlusion convolutions each read
+        inputs = torch.cat([heatmaps.to(deformed.dtype), deformed.flatten(1, 2)], dim=1)
+        levels = self.hourglass.levels(convolution_input(inputs, weights_layout(self.maps)))
+        contribution = self.maps(levels[-1]).float().softmax(dim=1)  # float32: it blends the motions
         from_hourglass = len(self.occlusion) - self.up_steps
         finest = zip(self.occlusion[:from_hourglass], levels[-from_hourglass:], strict=True)
         masks = [torch.sigmoid(conv(level)) for conv, level in finest]

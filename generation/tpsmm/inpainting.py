@@ -10,16 +10,26 @@ from torch import nn
 from generation.fomm.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 from generation.motion import warp
 
+from .layers import InstanceNorm2d, convolution_input, weights_layout
+
 
 def _warp(features: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
     return warp(features, deformation, padding_mode="zeros", align_corners=True)
+
+
+def _occluded(features: torch.Tensor, deformation: torch.Tensor, mask: torch.Tensor,
+              layout: torch.memory_format) -> torch.Tensor:  # fmt: skip
+    """An encoder level warped by the flow and damped where the source is occluded, for the decoder: sampled in
+    float32 (bf16 coordinates would misplace samples), then in the decoder's dtype and layout, so that its residual
+    stream stays in them instead of being converted at every convolution and mixed with float32 at every sum."""
+    return convolution_input(_warp(features, deformation) * mask, layout)
 
 
 class InpaintingNetwork(nn.Module):
     def __init__(self, num_channels: int = 3, block_expansion: int = 64, max_features: int = 512,
                  num_down_blocks: int = 3):  # fmt: skip
         super().__init__()
-        norm = nn.InstanceNorm2d
+        norm = InstanceNorm2d
         widths = [min(max_features, block_expansion * 2**i) for i in range(num_down_blocks + 1)]
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=7, padding=3, norm=norm)
         self.down_blocks = nn.ModuleList(DownBlock2d(widths[i], widths[i + 1], norm=norm)
@@ -48,11 +58,12 @@ class InpaintingNetwork(nn.Module):
         deformation, masks = dense_motion["deformation"], dense_motion["occlusion_map"]
         batch = deformation.shape[0]
         maps = [level.expand(batch, *level.shape[1:]) for level in maps]
-        out = _warp(maps[-1], deformation) * masks[0]
+        layout = weights_layout(self.final)  # sampling gives NCHW
+        out = _occluded(maps[-1], deformation, masks[0], layout)
         warped_maps = [out]
         for i, up_block in enumerate(self.up_blocks):
             out = up_block(self.resblock[2 * i + 1](self.resblock[2 * i](out)))
-            skip = _warp(maps[-(i + 2)], deformation) * masks[i + 1]
+            skip = _occluded(maps[-(i + 2)], deformation, masks[i + 1], layout)
             warped_maps.append(skip)
             if i < len(self.up_blocks) - 1:
                 out = torch.cat([out, skip], dim=1)

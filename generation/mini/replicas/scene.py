@@ -20,13 +20,12 @@ from dataset_script.schema import ACTIONS
 from ...motion import to_numpy_image
 from ..actions import action_trajectory
 from ..animate import camera_jitter, film, geometry_keypoints, sensor_noise
+from ..body import LOWEST_VISIBLE
 from ..cast import clip_seed
 from ..face import FaceState, Identity, Shot, render
 
 SHOT_HEIGHT_UNITS = (2.3, 2.6)
 """Scene units a frame's height spans (the default square close-up spans 2): the head fills about half of it."""
-LOWEST_VISIBLE = 1.8
-"""The renderer's shirt ends at y = 1.85; below that its neck would show, so no shot reaches lower."""
 FACE_COLUMN = (0.25, 0.4)
 """Where across the frame the face sits (a share of the width, mirrored half of the time): never in the middle."""
 POSE_SCALE = 0.5
