@@ -104,7 +104,7 @@ class GenerationConfig:
                 "source's face), standard (the driving keypoints as they are) or avd (the AVD network's, on "
                 "checkpoints that have it), as TPSMM's demo --mode"})  # fmt: skip
     precision: Literal["fp32", "bf16", "fp16"] = field(default="bf16", metadata={
-        "help": "the animator's heavy layers: fomm and tpsmm on GPUs, and fomm in bf16 on CPUs that compute in it "
+        "help": "the animator's heavy layers, fomm's and tpsmm's, on GPUs and in bf16 on CPUs that compute in it "
                 "natively (AVX-512 BF16 or AMX; others run fp32); each job's record says what it ran in"})  # fmt: skip
     retry_errors: bool = field(default=False, metadata={"help": "run again the jobs recorded as errors"})
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even where there are GPUs"})
