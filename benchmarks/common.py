@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import time
@@ -9,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+
+from dataset_script.shards import export_clips
 
 
 def make_clips(folder: Path, count: int = 120, frames: int = 48, size: int = 256, workers: int = 2) -> list[Path]:
@@ -62,3 +65,14 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float
     first, second = torch.rand(size, size, dtype=dtype), torch.rand(size, size, dtype=dtype)
     first @ second
     return 2 * size**3 / timed(lambda: first @ second, repeats) / 1e9
+
+
+def raw_clips(repo: Path, folder: Path, label: str | None = None, split: str | None = None) -> list[Path]:
+    """A built DeepFake MNIST+ repo's raw clips as files (of one label, or of one split of the identity split scheme
+    where the build made one, else the paper's), in video id order: the repo's own with --keep_clips, else copies
+    written out of its shards into ``folder``."""
+    rows = list(csv.DictReader((repo / "splits.csv").open()))
+    column = "identity_split" if any(row.get("identity_split") for row in rows) else "split"
+    names = [f"raw/{row['video_id']}.mp4" for row in sorted(rows, key=lambda row: row["video_id"])
+             if label in (None, row["label"]) and split in (None, row[column])]  # fmt: skip
+    return list(export_clips(repo, names, folder).values())

@@ -52,6 +52,7 @@ from modeling import create_detector, detector, save_detector, timm_model_of
 from modeling.cam import class_activation_maps
 from training.arguments import PRESETS
 
+from .common import raw_clips
 from .training_throughput import default_dataset
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
@@ -62,7 +63,7 @@ VARIANTS = {"previous": {"face_stride": None, "gallery_format": "webp"},
 
 def ten_second_clip(dataset: Path, out: Path) -> Path:
     """A real mini clip looped to 10 s (250 frames at 25 fps), 256x256, H.264 at the encoder's defaults."""
-    source = next((dataset / "raw" / "real").glob("*.mp4"))
+    source = raw_clips(dataset, out.parent / "clips", label="real")[0]
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-t", "10",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
     return out
@@ -70,7 +71,7 @@ def ten_second_clip(dataset: Path, out: Path) -> Path:
 
 def moving_face_clip(dataset: Path, out: Path) -> Path:
     """A mini clip moving around a 448x448 grey frame (a circle of 80 pixels' radius every 2 s), 6 s long."""
-    source = next((dataset / "raw" / "real").glob("*.mp4"))
+    source = raw_clips(dataset, out.parent / "clips", label="real")[0]
     motion = "overlay=x='96+80*cos(PI*t)':y='96+80*sin(PI*t)':shortest=1"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=448x448:r=25:d=6",
                     "-stream_loop", "-1", "-i", str(source), "-filter_complex", motion, "-t", "6",
@@ -249,8 +250,8 @@ def main(argv: list[str] | None = None) -> None:
         dataset = args.dataset or default_dataset(work)
         clip = ten_second_clip(dataset, work / "ten_seconds.mp4")
         faces = FaceDetector()
-        raw_clips = sorted((dataset / "raw").rglob("*.mp4"))
-        mini_clips = raw_clips[:: max(1, len(raw_clips) // 12)]
+        every_clip = raw_clips(dataset, work / "clips")
+        mini_clips = every_clip[:: max(1, len(every_clip) // 12)]
         print(f"Space latency, 10 s 256x256 clip ({torch.get_num_threads()} threads), model {model_dir}")
         moving = crop_agreement([moving_face_clip(dataset, work / "moving.mp4")], faces)
         print(f"  crop agreement (mean IoU, key frames every {STRIDE} vs every frame): mini clips "

@@ -13,22 +13,27 @@ import argparse
 import csv
 import json
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 from dataset_script.release import FULL_FRAMES_FOLDER
 
+from .common import raw_clips
+
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
 
 
-def test_clips(repo: Path) -> dict[str, list[tuple[Path, str]]]:
-    """Group name -> (clip, true label) of the identity-test split (the paper's split where the build made none)."""
+def test_clips(repo: Path, folder: Path) -> dict[str, list[tuple[Path, str]]]:
+    """Group name -> (clip, true label) of the identity-test split (the paper's split where the build made none);
+    the released crops are written out of the repo's shards into ``folder`` unless the build kept them."""
     rows = list(csv.DictReader((repo / "splits.csv").open()))
     column = "identity_split" if any(row.get("identity_split") for row in rows) else "split"
     source = Path(json.loads((repo / "build_info.json").read_text())["config"]["source"])
     groups: dict[str, list[tuple[Path, str]]] = {"real crops": [], "fake crops": [], "real whole frames": []}
+    for label in ("real", "fake"):
+        groups[f"{label} crops"] = [(clip, label) for clip in raw_clips(repo, folder, label=label, split="test")]
     for row in (row for row in rows if row[column] == "test"):
-        groups[f"{row['label']} crops"].append((repo / "raw" / f"{row['video_id']}.mp4", row["label"]))
         original = source / FULL_FRAMES_FOLDER / row["source_file"]
         if row["label"] == "real" and original.is_file():
             groups["real whole frames"].append((original, "real"))
@@ -45,15 +50,16 @@ def main(argv: list[str] | None = None) -> None:
 
     checker = ClipChecker([args.model], cam_frames=1)
     print("| clips | n | video accuracy | framing taken | fake score (min-max) |\n|---|---|---|---|---|")
-    for name, clips in test_clips(args.dataset).items():
-        if not clips:
-            print(f"| {name} | 0 | - | - | - |")
-            continue
-        reports = [(checker.check(path), label) for path, label in clips]
-        right = sum(report.verdict == label for report, label in reports) / len(reports)
-        framings = dict(Counter(report.framing for report, _ in reports))
-        scores = [report.fake_score for report, _ in reports]
-        print(f"| {name} | {len(reports)} | {right:.3f} | {framings} | {min(scores):.2f}-{max(scores):.2f} |")
+    with tempfile.TemporaryDirectory(prefix="space-verdicts-") as folder:
+        for name, clips in test_clips(args.dataset, Path(folder)).items():
+            if not clips:
+                print(f"| {name} | 0 | - | - | - |")
+                continue
+            reports = [(checker.check(path), label) for path, label in clips]
+            right = sum(report.verdict == label for report, label in reports) / len(reports)
+            framings = dict(Counter(report.framing for report, _ in reports))
+            scores = [report.fake_score for report, _ in reports]
+            print(f"| {name} | {len(reports)} | {right:.3f} | {framings} | {min(scores):.2f}-{max(scores):.2f} |")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ The repo is assembled in a hidden temporary folder beside DIR and renamed into p
 one. Compressed clips finished by an earlier run (interrupted or complete) are reused.
 
 Each configuration's rows are parquet shards with the videos inside (``shards``), the same files locally and on
-the Hub, so a repo loads and decodes wherever it is moved or copied. The clips are also kept as files under
-``<quality>/<folder>/``: reruns reuse their encodes from there, and people and the Space open them directly.
+the Hub, so a repo loads and decodes wherever it is moved or copied. Each clip is stored once per quality
+(``configs.write_configs``): the shards are the repo's only copy unless ``--keep_clips`` also keeps the clips as files
+under ``<quality>/<folder>/``. Reruns reuse a previous build's encodes and crops from either
+(``shards.read_clips``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from .layouts import (
 )
 from .probe import VideoInfo
 from .schema import CRF_BY_QUALITY, LABEL_NAMES, QUALITIES
+from .shards import export_clips
 from .source_folder import SourceError, SourceFolder, printable, resolves_inside
 
 logger = logging.getLogger(__name__)
@@ -107,17 +110,23 @@ def _reuse_previous(clips: list[Clip], config: BuildConfig, staging: Path, quali
     if not info_path.exists():
         return
     previous = json.loads(info_path.read_text()).get("source_fingerprints", {})
+    from_shards = []
     for clip in clips:
         if previous.get(clip.video_id) != clip.fingerprint():
             continue
         made = [q for q in qualities if clip.has_quality(q) and (clip.qualities is not None or q in CRF_BY_QUALITY)]
         for quality in made:
-            old = config.output_dir / quality / clip.relative_path(quality)
-            if old.exists():
-                _place(old, staging / quality / clip.relative_path(quality), config.output_dir)
+            name = f"{quality}/{clip.relative_path(quality)}"
+            if (config.output_dir / name).exists():
+                _place(config.output_dir / name, staging / name, config.output_dir)
+            elif not (staging / name).exists():
+                from_shards.append(name)  # built without --keep_clips: the shards hold the only copy
         record = config.output_dir / FACE_BOXES / f"{clip.video_id}.json"
         if clip.qualities is not None and record.exists():
             _place(record, staging / FACE_BOXES / f"{clip.video_id}.json", config.output_dir)
+    if from_shards:
+        restored = export_clips(config.output_dir, from_shards, staging)
+        logger.info("reusing %d clips of the previous build from its shards", len(restored))
 
 
 def stop_or_skip(bad: dict[str, str], what: str, finished: str, config: BuildConfig, problems: Problems) -> None:
@@ -286,8 +295,12 @@ def build(config: BuildConfig) -> Path:
             made = len(clips) * len(set(config.qualities) & set(CRF_BY_QUALITY))
         specs = layout.configs(clips, qualities)
         configs, counts = write_configs(staging, clips, specs, has_identity, config.progress)
+        if not config.keep_clips:  # the shards hold every clip now; a failed build above keeps them for its rerun
+            for quality in QUALITIES:
+                shutil.rmtree(staging / quality, ignore_errors=True)
         write_splits_csv(staging / "splits.csv", clips)
         flags = [str(config.source), "--output_dir", str(config.output_dir)] + command_flags(layout, config)
+        flags += ["--keep_clips"] if config.keep_clips else []
         command = "python -m dataset_script.build " + shlex.join(flags)
         disk = disk_use(staging, qualities)
         cropped = layout.crops_faces and not all(clip.is_face_crop for clip in clips)
@@ -388,6 +401,10 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         help="after building, upload a sharded Hub form (private for data licensed per user: FaceForensics++, "
         "Celeb-DF, DFDC, a collection of one's own)",
     )
+    parser.add_argument("--keep_clips", action="store_true",
+                        help="also keep each clip as a file under <quality>/<folder>/ (raw ones as hard links to "
+                             "the source where the file system allows); by default the parquet shards are the "
+                             "repo's only copy of each clip")  # fmt: skip
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     add_old_spelling(parser, "--out", "--output_dir")
     for option in (
@@ -418,6 +435,7 @@ def parse_args(argv: list[str] | None = None) -> BuildConfig:
         device=args.device,
         validation_seed=args.validation_seed,
         follow_links_outside_source=args.follow_links_outside_source,
+        keep_clips=args.keep_clips,
         **{option: getattr(args, option) for option in COLLECTION_OPTIONS},
     )
 

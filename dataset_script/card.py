@@ -64,8 +64,10 @@ class DiskUse:
     shards: int
 
     def describe(self) -> str:
+        if not self.video_files:
+            return f"{_megabytes(self.shards)} of parquet shards, each clip once per quality"
         total = self.video_files + self.shards
-        return (f"{_megabytes(total)}: {_megabytes(self.video_files)} of video files and "
+        return (f"{_megabytes(total)}: {_megabytes(self.video_files)} of video files (--keep_clips) and "
                 f"{_megabytes(self.shards)} of parquet shards")  # fmt: skip
 
 
@@ -152,15 +154,16 @@ Columns (the same in every dataset this project builds):
 README.md                  this card; its YAML names the configurations and their files
 splits.csv                 every clip with its split membership, as data
 build_info.json            how and from what this repository was built
-data/<config>/<split>-NNNNN-of-NNNNN.parquet
-                           the rows of each configuration's splits, videos inside: what load_dataset reads;
-                           rows two splits share (a paper and an identity split) are stored once, in
-                           <split>~<identity split>-NNNNN-of-NNNNN.parquet, which both splits list
-<quality>/<folder>/        {text.clip_folders}; local builds only
+data/<quality>/<splits>-<label>-<group>-NNNNN-of-NNNNN.parquet
+                           the rows, videos inside: what load_dataset reads. Each clip is stored once per
+                           quality, in the group of clips held by the same configurations and splits; each
+                           configuration's split lists its groups (a per-action configuration: its action's
+                           fakes and the groups of the reals it draws)
+<quality>/<folder>/        {text.clip_folders}; local builds with --keep_clips only
 ```
 
 The rows carry the videos themselves, not paths to them, so the repository loads wherever it is moved or copied,
-and the Hub form is this folder without the video files. Shards hold at most 500 MiB of video each.
+and the Hub form is this folder without any video files. Shards hold at most 500 MiB of video each.
 
 Disk: {disk.describe()}. {text.disk_note} Loading a configuration also copies its rows into the `datasets` cache.
 

@@ -60,6 +60,8 @@ class BuildConfig:
     """DFDC: which ``dfdc_train_part_N`` folders to build, like ``0,3-5``; None takes every part present."""
     split_seed: int = 0
     """Folders, csv and DFDC: the seed of the splits the build deals (by identity or by file)."""
+    keep_clips: bool = False
+    """Also keep each clip as a file under ``<quality>/<folder>/``; by default the shards are its only copy."""
 
 
 class BuildError(RuntimeError):

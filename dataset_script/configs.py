@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from .card import ConfigFiles, DiskUse
-from .schema import ACTIONS, IDENTITY_SPLIT_PREFIX, SPLITS, action_config_name
+from .schema import ACTIONS, IDENTITY_SPLIT_PREFIX, LABEL_NAMES, SPLITS, action_config_name
 from .shards import DATA_FOLDER, ShardRow, cell_name, shard_pattern, write_split_shards
 from .splits import stable_hash
 
@@ -99,39 +99,58 @@ def write_configs(
     """Write every configuration's rows as parquet shards with the videos inside; returns the configurations and
     (rows, bytes) per configuration and split.
 
-    A configuration stores each of its clips once: clips that several splits hold (a paper split and an identity
-    split) go into a shared cell of shards, ``train~identity_test``, that both splits list. Rows of a split come
-    cell by cell, each cell sorted by video id."""
+    Each clip is stored once per quality, however many configurations and splits hold it. The clips of a quality are
+    grouped by where they belong (their membership: every (configuration, split) pair that holds them, a paper split
+    and an identity split alike, and their label), each group is written once under ``data/<quality>/``, and every
+    split of a configuration lists the groups it holds: ``raw`` lists them all, ``raw-blink`` its action's fakes and
+    the groups of the reals it draws. Rows of a split come group by group, each group sorted by video id."""
     # A staging folder left by an interrupted run may hold shards of another shape; the split patterns would match
     # them too, so the rows are always written afresh (the videos beside them are what reruns reuse).
     shutil.rmtree(staging / DATA_FOLDER, ignore_errors=True)
-    configs, counts = [], {}
     schemes = [("", lambda clip: clip.split)]
     if has_identity:
         schemes.append((IDENTITY_SPLIT_PREFIX, lambda clip: clip.identity_split))
     by_id = {clip.video_id: clip for clip in clips}
-    for spec in tqdm(specs, desc="packing", unit="config", disable=not progress):
-        name, quality = spec.name, spec.quality
-        splits_of: dict[str, list[str]] = {}
+    memberships: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (quality, video id) -> [(config, split)]
+    for spec in specs:
         for prefix, split_of in schemes:
             for split, members in spec.select(clips, split_of).items():
                 for clip in members:
-                    splits_of.setdefault(clip.video_id, []).append(prefix + split)
-        cells: dict[tuple[str, ...], list[Clip]] = {}
-        for video_id in sorted(splits_of):
-            cells.setdefault(tuple(splits_of[video_id]), []).append(by_id[video_id])
-        data_files, counts[name] = {}, {}
-        for cell in sorted(cells, key=lambda cell: [_split_order(split) for split in cell]):
-            members = cells[cell]
-            shards = write_split_shards(_shard_rows(members, quality, staging), staging, name, cell_name(cell))
-            size = sum(shard.stat().st_size for shard in shards)
-            for split_name in cell:
-                data_files.setdefault(split_name, []).append(shard_pattern(name, cell_name(cell)))
-                rows, num_bytes = counts[name].get(split_name, (0, 0))
-                counts[name][split_name] = (rows + len(members), num_bytes + size)
-        ordered = dict(sorted(data_files.items(), key=lambda item: _split_order(item[0])))
-        configs.append(ConfigFiles(name, ordered))
-    return configs, counts
+                    memberships.setdefault((spec.quality, clip.video_id), []).append((spec.name, prefix + split))
+    groups: dict[tuple[str, int, tuple[tuple[str, str], ...]], list[Clip]] = {}
+    for (quality, video_id), member_of in sorted(memberships.items()):
+        groups.setdefault((quality, by_id[video_id].label, tuple(sorted(member_of))), []).append(by_id[video_id])
+    data_files: dict[str, dict[str, list[str]]] = {spec.name: {} for spec in specs}
+    counts: dict[str, dict[str, tuple[int, int]]] = {spec.name: {} for spec in specs}
+    for quality, label, member_of in tqdm(sorted(groups, key=_group_order), desc="packing", unit="group",
+                                          disable=not progress):  # fmt: skip
+        members = groups[quality, label, member_of]
+        stem = group_stem(member_of, label)
+        shards = write_split_shards(_shard_rows(members, quality, staging), staging, quality, stem)
+        size = sum(shard.stat().st_size for shard in shards)
+        for name, split_name in member_of:
+            data_files[name].setdefault(split_name, []).append(shard_pattern(quality, stem))
+            rows, num_bytes = counts[name].get(split_name, (0, 0))
+            counts[name][split_name] = (rows + len(members), num_bytes + size)
+    configs = [
+        ConfigFiles(spec.name, dict(sorted(data_files[spec.name].items(), key=lambda item: _split_order(item[0]))))
+        for spec in specs
+    ]
+    return configs, {spec.name: counts[spec.name] for spec in specs}
+
+
+def group_stem(member_of: tuple[tuple[str, str], ...], label: int) -> str:
+    """The file stem of one group of clips: its splits (``cell_name``), its label, and a digest of its whole
+    membership, so two groups never share a stem and no group's ``shard_pattern`` matches another's shards."""
+    splits = sorted({split for _, split in member_of}, key=_split_order)
+    digest = stable_hash(repr(member_of)) % 16**8
+    return f"{cell_name(splits)}-{LABEL_NAMES[label]}-{digest:08x}"
+
+
+def _group_order(group: tuple[str, int, tuple[tuple[str, str], ...]]) -> tuple:
+    quality, label, member_of = group
+    splits = sorted({split for _, split in member_of}, key=_split_order)
+    return quality, [_split_order(split) for split in splits], label, member_of
 
 
 def disk_use(staging: Path, qualities) -> DiskUse:

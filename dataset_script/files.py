@@ -63,6 +63,13 @@ def write_text_atomically(path: Path, text: str) -> Path:
     return path
 
 
+def write_bytes_atomically(path: Path, data: bytes) -> Path:
+    """``write_text_atomically`` for bytes."""
+    with atomic_path(path) as partial:
+        partial.write_bytes(data)
+    return path
+
+
 def retired_folder(folder: Path) -> Path:
     """Where ``replace_folder`` puts the folder it replaces while the new one goes in."""
     return folder.parent / f".{folder.name}.old"

@@ -8,7 +8,7 @@ clip's name relative to the repo root, for people and error messages only: decod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .card import ROW_FEATURES
-from .files import atomic_path
+from .files import atomic_path, write_bytes_atomically
 
 SHARD_BYTES = 500 * 1024**2
 """Largest shard: `datasets`' own ``MAX_SHARD_SIZE``, and what the Hub advises for parquet files."""
@@ -37,9 +37,10 @@ class ShardRow:
         return self.file.stat().st_size
 
 
-def shard_folder(config_name: str) -> str:
-    """Where a configuration's shards live, relative to the repo root."""
-    return f"{DATA_FOLDER}/{config_name}"
+def shard_folder(quality: str) -> str:
+    """Where the shards of one quality's clips live, relative to the repo root: every configuration of that quality
+    lists its groups of them (``configs.write_configs``)."""
+    return f"{DATA_FOLDER}/{quality}"
 
 
 CELL_SEPARATOR = "~"
@@ -51,10 +52,10 @@ def cell_name(splits: Sequence[str]) -> str:
     return CELL_SEPARATOR.join(splits)
 
 
-def shard_pattern(config_name: str, stem: str) -> str:
+def shard_pattern(quality: str, stem: str) -> str:
     """The card's ``data_files`` pattern for the shards of ``stem``, and nothing else: ``train-*`` matches neither
     ``identity_train-*`` nor ``train~identity_test-*``."""
-    return f"{shard_folder(config_name)}/{stem}-*.parquet"
+    return f"{shard_folder(quality)}/{stem}-*.parquet"
 
 
 def _group(sizes: Sequence[int], limit: int) -> list[list[int]]:
@@ -81,19 +82,19 @@ def _row_group(rows: Sequence[ShardRow]) -> pa.Table:
 def write_split_shards(
     rows: Sequence[ShardRow],
     repo: Path,
-    config_name: str,
+    quality: str,
     stem: str,
     shard_bytes: int = SHARD_BYTES,
 ) -> list[Path]:
-    """Write rows of one configuration as ``data/<config>/<stem>-NNNNN-of-NNNNN.parquet`` under ``repo``; the stem
-    is a split's name, or a ``cell_name`` for rows that several splits share.
+    """Write rows of one quality as ``data/<quality>/<stem>-NNNNN-of-NNNNN.parquet`` under ``repo``; the stem names
+    the group of clips (``configs.group_stem``) or, for a single split, the split.
 
     Shards hold at most ``shard_bytes`` of video each (one larger clip gets a shard to itself), in rows' order.
     Only one row group of videos is in memory at a time. Each shard is written under a hidden name and renamed,
     so the split's pattern never matches half a shard. Returns the shards written."""
     if not rows:
-        raise ValueError(f"{config_name}/{stem}: no rows to write")
-    folder = repo / shard_folder(config_name)
+        raise ValueError(f"{quality}/{stem}: no rows to write")
+    folder = repo / shard_folder(quality)
     folder.mkdir(parents=True, exist_ok=True)
     sizes = [row.size() for row in rows]
     shards = _group(sizes, shard_bytes)
@@ -109,3 +110,44 @@ def write_split_shards(
                 writer.write_table(_row_group([rows[indices[index]] for index in group]))
         written.append(path)
     return written
+
+
+def read_clips(repo: Path, names: Iterable[str]) -> dict[str, bytes]:
+    """The bytes of the clips ``names`` (rows' ``video.path``: ``c23/blink/0001.mp4``) from a built repo: each clip's
+    file where the build kept it (``--keep_clips``), else its row in the shards of its quality. Only the row groups
+    that hold a wanted clip are read. Names the repo lacks are absent from the answer."""
+    wanted, found = set(names), {}
+    for name in sorted(wanted):
+        path = repo / name
+        if path.is_file() and not path.is_symlink():
+            found[name] = path.read_bytes()
+    missing_by_quality: dict[str, set[str]] = {}
+    for name in wanted - found.keys():
+        missing_by_quality.setdefault(name.split("/", 1)[0], set()).add(name)
+    for quality, missing in missing_by_quality.items():
+        for shard in sorted((repo / shard_folder(quality)).glob("*.parquet")):
+            parquet = pq.ParquetFile(shard)
+            for group in range(parquet.num_row_groups):
+                paths = parquet.read_row_group(group, columns=["video"]).column("video").combine_chunks()
+                held = paths.field("path").to_pylist()
+                if missing.isdisjoint(held):
+                    continue
+                for name, data in zip(held, paths.field("bytes").to_pylist(), strict=True):
+                    if name in missing:
+                        found[name] = data
+                        missing.discard(name)
+            if not missing:
+                break
+    return found
+
+
+def export_clips(repo: Path, names: Iterable[str], folder: Path) -> dict[str, Path]:
+    """The clips ``names`` of a built repo as files: the repo's own where the build kept them, else written from the
+    shards to ``folder / name`` (each atomically, once). Names the repo lacks are absent from the answer."""
+    names = list(names)
+    kept = {name: repo / name for name in names if (repo / name).is_file() and not (repo / name).is_symlink()}
+    exported = {name: folder / name for name in names if name not in kept and (folder / name).is_file()}
+    for name, data in read_clips(repo, [name for name in names if name not in kept | exported]).items():
+        write_bytes_atomically(folder / name, data)
+        exported[name] = folder / name
+    return {name: (kept | exported)[name] for name in names if name in kept | exported}

@@ -19,6 +19,8 @@ from dataset_script.build import BuildConfig, BuildError, build, main, parse_arg
 from dataset_script.files import atomic_path, recover_interrupted_replace, replace_folder, retired_folder
 from dataset_script.release import write_manifest
 from dataset_script.schema import ACTIONS, QUALITIES
+from dataset_script.shards import export_clips, read_clips
+from dataset_script.splits import stable_hash
 from tests.factories import copy_release, damage_inside, make_clip, make_release, release_rows
 
 PER_FOLDER = 7  # 5 train, 1 validation, 1 test per folder
@@ -56,7 +58,14 @@ def test_video_column_decodes_at_each_quality(built_repo):
 
 
 def test_compression_degrades_in_order(built_repo):
-    sizes = {q: sum(p.stat().st_size for p in (built_repo / q).glob("*/*.mp4")) for q in QUALITIES}
+    sizes = {
+        q: sum(
+            len(video["bytes"])
+            for path in (built_repo / "data" / q).glob("*.parquet")
+            for video in pq.read_table(path, columns=["video"]).column("video").to_pylist()
+        )
+        for q in QUALITIES
+    }
     assert sizes["c40"] < sizes["c23"]
 
 
@@ -71,13 +80,22 @@ def test_split_membership_is_written_as_data(built_repo):
     assert "configs:" in card and "c40-yaw" in card and "@inproceedings" in card
 
 
-def test_rerun_reuses_compressions(tmp_path, release_copy):
+@pytest.mark.parametrize("keep_clips", [False, True])
+def test_rerun_reuses_compressions(tmp_path, release_copy, keep_clips):
+    """From the clip files the build kept (--keep_clips), else from its shards, their only copy by default."""
     source = release_copy()
     out = tmp_path / "repo"
-    build(BuildConfig(source=source, output_dir=out, progress=False))
-    encoded = {p: p.stat().st_mtime_ns for p in (out / "c23").glob("*/*.mp4")}
-    build(BuildConfig(source=source, output_dir=out, progress=False))
-    assert {p: p.stat().st_mtime_ns for p in (out / "c23").glob("*/*.mp4")} == encoded
+    build(BuildConfig(source=source, output_dir=out, progress=False, keep_clips=keep_clips))
+    first = json.loads((out / "build_info.json").read_text())
+    video_ids = [row["video_id"] for row in csv.DictReader((out / "splits.csv").open())]
+    names = [f"{quality}/{video_id}.mp4" for quality in ("c23", "c40") for video_id in video_ids]
+    encoded = read_clips(out, names)
+    assert first["encoded"] == len(names) == len(encoded) and first["reused"] == 0
+    assert (out / "c23").is_dir() == keep_clips and (first["disk_bytes"]["video_files"] > 0) == keep_clips
+    build(BuildConfig(source=source, output_dir=out, progress=False, keep_clips=keep_clips))
+    second = json.loads((out / "build_info.json").read_text())
+    assert second["encoded"] == 0 and second["reused"] == len(names)
+    assert read_clips(out, names) == encoded
     assert not list(tmp_path.glob(".repo*"))  # no staging or retired folder left behind
 
 
@@ -149,9 +167,8 @@ def test_a_clip_damaged_inside_is_named_when_its_encode_fails_and_can_be_skipped
     assert not (tmp_path / "repo").exists()
     out = build(BuildConfig(source=source, output_dir=tmp_path / "repo", skip_bad_files=True, progress=False))
     assert "smile/0001.mp4: truncated or corrupt" in (out / "build_info.json").read_text()
-    assert not (out / "raw" / "smile" / "0001.mp4").exists() and not (out / "c40" / "smile" / "0001.mp4").exists()
-    assert all(len(list((out / q / "smile").iterdir())) == len(list((source / "smile").iterdir())) - 1
-               for q in QUALITIES)  # fmt: skip
+    names = [f"{q}/smile/{clip.name}" for q in QUALITIES for clip in (source / "smile").iterdir()]
+    assert sorted(read_clips(out, names)) == sorted(name for name in names if not name.endswith("/0001.mp4"))
 
 
 def test_a_rerun_after_a_failed_build_does_not_reuse_clips_whose_source_changed_since(tmp_path, release_copy):
@@ -165,13 +182,12 @@ def test_a_rerun_after_a_failed_build_does_not_reuse_clips_whose_source_changed_
     make_clip(changed, frames=8, size=32, seed=99)  # other content, same name
     shutil.copyfile(source / "smile" / "0000.mp4", source / "smile" / "0001.mp4")  # the damage fixed
     out = build(BuildConfig(source=source, output_dir=tmp_path / "repo", progress=False))
-    assert (out / "raw" / "blink" / "0002.mp4").read_bytes() == changed.read_bytes()
+    assert read_clips(out, ["raw/blink/0002.mp4"]) == {"raw/blink/0002.mp4": changed.read_bytes()}
     assert not (out / "staged_from.json").exists()  # the staging's own record stays out of the repo
     fresh = tmp_path / "fresh"
     build(BuildConfig(source=source, output_dir=fresh, progress=False))
-    for quality in QUALITIES:
-        clip = Path(quality) / "blink" / "0002.mp4"
-        assert (out / clip).read_bytes() == (fresh / clip).read_bytes()
+    names = [f"{quality}/blink/0002.mp4" for quality in QUALITIES]
+    assert read_clips(out, names) == read_clips(fresh, names) and len(read_clips(out, names)) == 3
 
 
 def test_the_command_exits_2_and_says_why_on_stderr(tmp_path, release_copy):
@@ -207,7 +223,7 @@ def test_skip_bad_files_builds_the_rest(tmp_path, release_copy):
     assert sum(len(rows) for rows in look_up.values()) == 6  # the 3 good fakes, and as many reals
     info = (out / "build_info.json").read_text()
     assert "up/0003.mp4: zero-byte file" in info and "holiday" in info
-    assert not (out / "raw" / "holiday").exists()
+    assert not any("holiday" in row["source_file"] for row in csv.DictReader((out / "splits.csv").open()))
 
 
 def test_real_folder_by_flag_and_manifest_gives_identity_split(tmp_path, small_release):
@@ -240,16 +256,18 @@ def _card_header(repo: Path) -> dict:
     return yaml.safe_load((repo / "README.md").read_text().split("---\n", 2)[1])
 
 
-def test_the_card_points_at_parquet_rows_only_and_the_clip_files_stay(built_repo):
+def test_the_card_points_at_parquet_rows_only_and_the_shards_are_the_only_copy(built_repo, tmp_path):
     for config in _card_header(built_repo)["configs"]:
         for entry in config["data_files"]:
             paths = entry["path"]
             assert paths and all(path.startswith("data/") and path.endswith(".parquet") for path in paths)
     with (built_repo / "splits.csv").open() as handle:
         video_ids = [row["video_id"] for row in csv.DictReader(handle)]
-    # The Space's examples and the rerun's reuse of encodes open the clips as files.
-    for quality in QUALITIES:
-        assert all((built_repo / quality / f"{video_id}.mp4").is_file() for video_id in video_ids), quality
+    assert not any((built_repo / quality).exists() for quality in QUALITIES)  # no clip files without --keep_clips
+    names = [f"{quality}/{video_id}.mp4" for quality in QUALITIES for video_id in video_ids]
+    exported = export_clips(built_repo, names[:3] + ["raw/no/such.mp4"], tmp_path / "clips")
+    assert list(exported) == names[:3]  # for the Space's examples: files written out of the shards, in order
+    assert all(path.read_bytes() == read_clips(built_repo, [name])[name] for name, path in exported.items())
 
 
 def test_a_moved_repo_loads_and_decodes_from_its_new_place(tmp_path, release_copy):
@@ -402,3 +420,51 @@ def test_the_face_crop_a_release_records_is_kept_and_a_bad_record_refused(releas
     assert (
         code == 2 and "face_crop.json" in logged and "margin 'wide'" in logged and not (tmp_path / "refused").exists()
     )
+
+
+def _expected_rows(rows: list[dict], quality: str, action: str | None, split_name: str) -> list[tuple]:
+    """The rows a configuration's split holds, by the paper's rule (Fig. 5), from splits.csv alone: a quality's
+    configuration holds every clip of the split; an action's, its fakes and as many of the split's reals, drawn by a
+    hash of the action and the video id."""
+    column, split = ("identity_split", split_name.removeprefix("identity_")) if split_name.startswith("identity_") \
+        else ("split", split_name)  # fmt: skip
+    members = [row for row in rows if row[column] == split]
+    if action is not None:
+        fakes = [row for row in members if row["label"] == "fake" and row["action"] == action]
+        reals = sorted((row for row in members if row["label"] == "real"),
+                       key=lambda row: stable_hash(action + row["video_id"]))  # fmt: skip
+        members = fakes + reals[: len(fakes)]
+    return sorted((row["video_id"], row["label"], row["action"] or None, quality) for row in members)
+
+
+def test_every_configuration_holds_its_rows_and_each_clip_is_stored_once_per_quality(built_repo):
+    with (built_repo / "splits.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    label_names = ("real", "fake")
+    for config in _card_header(built_repo)["configs"]:
+        name = config["config_name"]
+        quality, _, action = name.partition("-")
+        for entry in config["data_files"]:
+            tables = [pq.read_table(path, columns=["video_id", "label", "action", "quality"])
+                      for pattern in entry["path"] for path in sorted(built_repo.glob(pattern))]  # fmt: skip
+            held = sorted(
+                (video_id, label_names[label], action_, quality_)
+                for table in tables
+                for video_id, label, action_, quality_ in zip(*table.to_pydict().values(), strict=True)
+            )
+            assert held == _expected_rows(rows, quality, action or None, entry["split"]), (name, entry["split"])
+    for quality in QUALITIES:
+        stored = [
+            video_id
+            for path in (built_repo / "data" / quality).glob("*.parquet")
+            for video_id in pq.read_table(path, columns=["video_id"]).column("video_id").to_pylist()
+        ]
+        assert sorted(stored) == sorted(row["video_id"] for row in rows), quality  # every clip, and once
+    assert {path.parent.name for path in (built_repo / "data").glob("*/*.parquet")} == set(QUALITIES)
+    # and `datasets` reads the same rows through the card
+    for name in ("raw", "raw-blink", "c40-yaw"):
+        quality, _, action = name.partition("-")
+        for split in ("train", "test"):
+            loaded = load_dataset(str(built_repo), name, split=split).cast_column("video", Video(decode=False))
+            held = sorted((row["video_id"], label_names[row["label"]], row["action"], row["quality"]) for row in loaded)
+            assert held == _expected_rows(rows, quality, action or None, split), (name, split)

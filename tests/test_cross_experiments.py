@@ -129,9 +129,9 @@ def test_cross_dataset_tests_on_each_named_repo(built_repo, tmp_path):
 
 
 def test_a_cell_needing_a_dataset_that_was_not_given_says_so(built_repo, tmp_path):
-    from training.experiments.cells import run_cell
+    from training.experiments.cells import RunSettings, run_cell
 
     cell = Cell("resnet10t", "raw", ("raw",), train_on=CROSS)
     with pytest.raises(SystemExit, match="needs the 'cross' dataset"):
-        run_cell(cell, "smoke", str(built_repo), "paper", 0, tmp_path)
+        run_cell(cell, RunSettings("smoke", str(built_repo), "paper", 0, tmp_path))
     assert result_key(MAIN, "raw") == "raw"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from dataset_script.frames import VideoFrames
 from dataset_script.hub import licensed_per_user
 from dataset_script.layouts import recognise_layout
 from dataset_script.release import write_manifest
+from dataset_script.shards import read_clips
 from generation.mini.cast import identity_for
 from generation.mini.face import FaceState, render
 from generation.video import write_video
@@ -119,7 +121,9 @@ def faceforensics_source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def faceforensics_repo(faceforensics_source) -> Path:
     out = faceforensics_source.parent / "ffpp_repo"
-    return build(BuildConfig(source=faceforensics_source, output_dir=out, progress=False, workers=1, device="cpu"))
+    # the crops kept as files too, for the tests to look at each
+    return build(BuildConfig(source=faceforensics_source, output_dir=out, progress=False, workers=1, device="cpu",
+                             keep_clips=True))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -186,13 +190,21 @@ def test_crops_are_256_lossless_with_one_box_for_every_quality_and_the_face_insi
 
 
 @pytest.mark.slow
-def test_a_rebuild_reuses_finished_crops(faceforensics_source, faceforensics_repo):
-    crops = {path: path.stat().st_mtime_ns for path in faceforensics_repo.glob("c23/*/*.mp4")}
-    build(
-        BuildConfig(source=faceforensics_source, output_dir=faceforensics_repo, progress=False, workers=1, device="cpu")
-    )
-    assert {path: path.stat().st_mtime_ns for path in faceforensics_repo.glob("c23/*/*.mp4")} == crops
-    assert json.loads((faceforensics_repo / "build_info.json").read_text())["clips"] == 6 + 12
+def test_a_rebuild_reuses_finished_crops(faceforensics_source, faceforensics_repo, tmp_path, caplog):
+    """From the crop files a build kept (--keep_clips), then from the shards of a build that kept none."""
+    repo = tmp_path / "ffpp_repo"
+    shutil.copytree(faceforensics_repo, repo)
+    names = [f"{quality}/{path.relative_to(repo / quality)}" for quality in ("raw", "c23")
+             for path in (repo / quality).rglob("*.mp4")]  # fmt: skip
+    crops = read_clips(repo, names)
+    assert len(crops) == 2 * (6 + 12)
+    for rerun in ("from files", "from shards"):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="dataset_script.build"):
+            build(BuildConfig(source=faceforensics_source, output_dir=repo, progress=False, workers=1, device="cpu"))
+        assert "face crops: 0 videos cropped, 18 reused, 0 failed" in caplog.text, rerun
+        assert not (repo / "c23").exists() and read_clips(repo, names) == crops, rerun
+    assert json.loads((repo / "build_info.json").read_text())["clips"] == 6 + 12
 
 
 def test_one_cpu_worker_crops_on_the_calling_thread(faceforensics_source, tmp_path, monkeypatch):

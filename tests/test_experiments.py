@@ -15,7 +15,7 @@ from dataset_script.schema import ACTIONS, QUALITIES
 from modeling import PAPER_MODELS
 from tests.factories import shared_by_workers
 from training.experiments import paper_results
-from training.experiments.cells import run_cell
+from training.experiments.cells import RunSettings, run_cell
 from training.experiments.command import main
 from training.experiments.grid import draw, markdown
 from training.experiments.paper import EXPERIMENTS, PAPER_COUNTS, QUICK_MODELS
@@ -41,7 +41,7 @@ def cell_store(built_repo, tmp_path_factory):
     def train(cells):
         for cell in cells:
             with FileLock(store / f"{cell.name}.lock"):
-                run_cell(cell, "smoke", str(built_repo), "paper", 42, store, store / "frame_cache")
+                run_cell(cell, RunSettings("smoke", str(built_repo), "paper", 42, store, store / "frame_cache"))
         return store
 
     return train

@@ -200,7 +200,9 @@ def test_skip_bad_files_leaves_links_out_named_and_the_repo_holds_no_link(releas
                                                                            run_build):  # fmt: skip
     source = release_copy()
     named = _release_with_links(source, elsewhere)
-    code, log = run_build(source, tmp_path / "repo", *RAW, "--skip_bad_files", "--allow_missing_actions")
+    code, log = run_build(
+        source, tmp_path / "repo", *RAW, "--skip_bad_files", "--allow_missing_actions", "--keep_clips"
+    )
     assert code == 0 and all(link in log for link in named)
     repo = tmp_path / "repo"
     assert not (repo / "raw" / "blink" / "0009.mp4").exists() and not (repo / "raw" / "yaw").exists()
@@ -213,7 +215,7 @@ def test_skip_bad_files_leaves_links_out_named_and_the_repo_holds_no_link(releas
 def test_follow_links_outside_source_builds_from_copies_never_links(release_copy, elsewhere, tmp_path, run_build):
     source = release_copy()
     _release_with_links(source, elsewhere)
-    code, log = run_build(source, tmp_path / "repo", *RAW, "--follow_links_outside_source")
+    code, log = run_build(source, tmp_path / "repo", *RAW, "--follow_links_outside_source", "--keep_clips")
     assert code == 0 and "following 2 links out of" in log
     repo = tmp_path / "repo"
     assert (repo / "raw" / "blink" / "0009.mp4").read_bytes() == (elsewhere / "clip.mp4").read_bytes()

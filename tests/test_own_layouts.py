@@ -17,6 +17,7 @@ from datasets import get_dataset_config_names, get_dataset_split_names, load_dat
 from dataset_script.build import main, parse_args
 from dataset_script.faces import FACE_CROP
 from dataset_script.layouts import recognise_layout
+from dataset_script.shards import read_clips
 from generation.mini.__main__ import main as mini_main
 from generation.mini.replicas import dfdc, folders
 from tests.factories import make_clips
@@ -93,8 +94,8 @@ def test_folders_give_labels_methods_and_an_identity_split(folders_replica, tmp_
     assert all(len(splits) == 1 for splits in sides.values()) and {s for v in sides.values() for s in v} == {
         "train", "validation", "test"}  # fmt: skip
     # kept as they are: the repo's files are the collection's own
-    kept = repo / "raw" / "real" / "id0" / "0000.mp4"
-    assert kept.read_bytes() == (folders_replica / "real" / "id0" / "0000.mp4").read_bytes()
+    kept = read_clips(repo, ["raw/real/id0/0000.mp4"])["raw/real/id0/0000.mp4"]
+    assert kept == (folders_replica / "real" / "id0" / "0000.mp4").read_bytes()
     assert splits_csv(repo)["real/id0/0000"]["face_box"] == ""
     command = (repo / "README.md").read_text().split("## How it was built", 1)[1]
     assert "--face_crops no --identity_pattern 'id\\d+'" in command
@@ -150,7 +151,7 @@ def test_a_csv_list_gives_labels_splits_identities_and_methods(tmp_path, caplog)
            for video_id, row in rows.items()}  # fmt: skip
     assert got == {"clips/a": (0, "train", "p1", None, None), "clips/b": (1, "test", "p1", "LivePortrait", "yaw"),
                    "other/c": (1, "validation", "p2", None, None), "real/d": (0, "test", "p3", None, None)}  # fmt: skip
-    assert (tmp_path / "repo" / "raw" / "other" / "c.avi").is_file()  # kept as it is, in its own container
+    assert read_clips(tmp_path / "repo", ["raw/other/c.avi"])  # kept as it is, in its own container
 
 
 def test_a_csv_list_with_identities_deals_them_to_one_side_each(tmp_path, run_build):
@@ -290,13 +291,14 @@ def test_whole_frames_are_cropped_and_face_crops_kept_as_they_are(folders_replic
     # the build's own crop of the real video is a face crop; the fake is still a whole frame
     second = tmp_path / "second"
     (second / "real").mkdir(parents=True)
-    shutil.copy(tmp_path / "cropped" / "raw" / "real" / "person.mp4", second / "real" / "crop.mp4")
+    crop = read_clips(tmp_path / "cropped", ["raw/real/person.mp4"])["raw/real/person.mp4"]
+    (second / "real" / "crop.mp4").write_bytes(crop)
     shutil.copytree(first / "fake", second / "fake")
     assert run_build(second, tmp_path / "mixed")[0] == 0
     rows = splits_csv(tmp_path / "mixed")
     assert rows["real/crop"]["face_box"] == "" and rows["fake/FaceSwap/swap"]["face_box"]
-    kept = tmp_path / "mixed" / "raw" / "real" / "crop.mp4"
-    assert kept.read_bytes() == (second / "real" / "crop.mp4").read_bytes()
+    kept = read_clips(tmp_path / "mixed", ["raw/real/crop.mp4"])["raw/real/crop.mp4"]
+    assert kept == (second / "real" / "crop.mp4").read_bytes()
     info = json.loads((tmp_path / "mixed" / "build_info.json").read_text())
     assert info["face_crop"] == FACE_CROP.as_dict() and info["licensed_per_user"]
 

@@ -17,6 +17,7 @@ import pytest
 import timm
 import torch
 
+from dataset_script.shards import export_clips
 from tests.factories import ffmpeg, importable_space, write_card
 
 SPACE = importable_space()
@@ -48,9 +49,10 @@ def expected_verdict(detector_dir: Path, report) -> str:
 
 
 @pytest.fixture(scope="module")
-def mini_clips(smoke_mini_repo) -> dict[str, Path]:
-    return {"real": smoke_mini_repo / "raw" / "real" / "00000.mp4",
-            "fake": smoke_mini_repo / "raw" / "yaw" / "00000.mp4"}  # fmt: skip
+def mini_clips(smoke_mini_repo, tmp_path_factory) -> dict[str, Path]:
+    names = {"real": "raw/real/00000.mp4", "fake": "raw/yaw/00000.mp4"}
+    files = export_clips(smoke_mini_repo, names.values(), tmp_path_factory.mktemp("mini_clips"))
+    return {label: files[name] for label, name in names.items()}
 
 
 @pytest.fixture(scope="module")

@@ -128,10 +128,9 @@ yaw = load_dataset("deepfake_mnist_plus", "{example_action}")    # that action's
   (paper Fig. 5). The real clips of each action are a fixed, seed-free draw made at build time.""",
         clip_folders="the same videos as files (folder = real or an action)",
         disk_note="""\
-A clip is stored once as a file and once in every configuration that holds it: its
-quality's, and, for a fake and for each real clip drawn to match fakes (by either split scheme), a per-action
-configuration's: about three times the videos in all where real clips are as many as fakes, as in the release
-(the `raw` files are hard links to the source where the file system allows, and cost nothing more).""",
+Each clip is stored once per quality, in its quality's shards, which the per-action
+configurations list rather than copy; `--keep_clips` also keeps the clips as files (the `raw` ones as hard links to
+the source where the file system allows).""",
         splits=f"""\
 The paper uses 70/15/15 per class and says only that the first videos of each class train, the next validate and
 the last test. The default split (`train`/`validation`/`test`) does exactly that per folder, sorted by file name.

@@ -12,10 +12,13 @@ probability only when the detector carries a calibration temperature; otherwise 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +40,7 @@ from clip_check import (  # noqa: E402
 
 from dataset_script.console import add_old_spelling, configure_logging  # noqa: E402
 from dataset_script.release import FULL_FRAMES_FOLDER  # noqa: E402
+from dataset_script.shards import export_clips  # noqa: E402
 
 logger = logging.getLogger("space")
 EXAMPLES_DIR = HERE / "examples"
@@ -214,15 +218,24 @@ def find_examples(folder: Path, per_class: int = 2) -> list[str]:
             rows = list(csv.DictReader(file))
         column = "identity_split" if any(row.get("identity_split") for row in rows) else "split"
         rows = [row for row in rows if row[column] == "test"]
-        chosen = []
+        chosen, copies = [], _examples_folder()
         for label in ("fake", "real"):
-            paths = [folder / "raw" / f"{row['video_id']}.mp4" for row in rows if row["label"] == label]
-            chosen += [str(path) for path in paths if path.is_file()][:per_class]
+            # a few spare names for clips the repo lacks; each found one is the repo's clip file where it kept them
+            # (--keep_clips), else a copy out of its shards
+            names = [f"raw/{row['video_id']}.mp4" for row in rows if row["label"] == label][: 4 * per_class]
+            chosen += [str(path) for path in export_clips(folder, names, copies).values()][:per_class]
         # the whole-frame originals the mini's real test clips were cut from: the Space cuts them the same way
         originals = _source(folder) / FULL_FRAMES_FOLDER
         paths = [originals / row["source_file"] for row in rows if row["label"] == "real" and row.get("source_file")]
         return chosen + [str(path) for path in paths if path.is_file()][:per_class]
     return sorted(str(path) for path in folder.glob("*.mp4")) if folder.is_dir() else []
+
+
+def _examples_folder() -> Path:
+    """A folder of this process's own for example clips read out of a repo's shards, removed when it exits."""
+    folder = Path(tempfile.mkdtemp(prefix="dmplus-space-examples-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _source(repo: Path) -> Path:

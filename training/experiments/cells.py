@@ -83,25 +83,40 @@ SCALES: dict[str, dict] = {
 """Each scale's layer of train.py's arguments, over its preset and under a cell's own."""
 
 
-def run_cell(
-    cell: Cell,
-    scale: str,
-    dataset: str,
-    split_protocol: str,
-    seed: int,
-    out: Path,
-    frame_cache: Path | None = None,
-    others: dict[str, DatasetRef] | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class RunSettings:
+    """What every cell of one experiment run shares: how it trains, on which main dataset, and where it writes."""
+
+    scale: str
+    """A key of ``SCALES``."""
+    dataset_name: str
+    """The main dataset: the experiment's ``--dataset_name``."""
+    split_protocol: str
+    seed: int
+    output_dir: Path
+    frame_cache: Path | None = None
+    others: dict[str, DatasetRef] = field(default_factory=dict)
+    """The datasets of roles other than main, by role."""
+
+    @property
+    def datasets(self) -> dict[str, DatasetRef]:
+        return {MAIN: DatasetRef(self.dataset_name, self.split_protocol), **self.others}
+
+    def cell_dir(self, cell: Cell) -> Path:
+        """Where the cell's detector and ``results.json`` go; every experiment of this folder finds it done there."""
+        return self.output_dir / "cells" / cell.name
+
+
+def run_cell(cell: Cell, settings: RunSettings) -> dict:
     """Train and test one cell. A cell trained before (by this or another experiment) is not trained again; only
-    the test sets it has not been scored on yet are scored. ``others``: the datasets of roles other than main."""
+    the test sets it has not been scored on yet are scored."""
     from training.arguments import parse_arguments
     from training.train import train
 
-    datasets = {MAIN: DatasetRef(dataset, split_protocol), **(others or {})}
+    datasets = settings.datasets
     for role in {cell.train_on, *(role for role, _ in cell.other_tests)} - set(datasets):
         raise SystemExit(f"cell {cell.name} needs the {role!r} dataset, and none was given")
-    folder = out / "cells" / cell.name
+    folder = settings.cell_dir(cell)
     results = folder / "results.json"
     if results.exists():  # trained by an earlier run
         record = json.loads(results.read_text())
@@ -109,13 +124,13 @@ def run_cell(
         trained_on = datasets[cell.train_on]
         model = cell.model
         if cell.init_from is not None:  # its own results are not needed, only its detector
-            run_cell(cell.init_from, scale, dataset, split_protocol, seed, out, frame_cache, others)
-            model = str(out / "cells" / cell.init_from.name)
+            run_cell(cell.init_from, settings)
+            model = str(settings.cell_dir(cell.init_from))
         record = train(*parse_arguments(
-            **SCALES[scale], **dict(cell.subset), model_name_or_path=model, dataset_name=trained_on.name,
+            **SCALES[settings.scale], **dict(cell.subset), model_name_or_path=model, dataset_name=trained_on.name,
             dataset_config_name=cell.train_config, split_protocol=trained_on.split_protocol,
-            test_config_names=",".join(cell.test_configs), seed=seed, output_dir=folder, resume=True,
-            disable_tqdm=True, report_to="none", frame_cache_dir=frame_cache,
+            test_config_names=",".join(cell.test_configs), seed=settings.seed, output_dir=folder,
+            resume=True, disable_tqdm=True, report_to="none", frame_cache_dir=settings.frame_cache,
         ))  # fmt: skip
     # train.py keys its own test sets by configuration alone: key them by role once, when it has just written them
     renamed = cell.train_on != MAIN and any(key in cell.test_configs for key in record["test"])
@@ -128,7 +143,8 @@ def run_cell(
         configs = [config for other, config in missing if other == role]
         # the frames per video of the cell's own test, so that its results on every dataset compare
         frames = record["data"].get("test_frames_per_video", EVAL_FRAMES_PER_VIDEO)
-        scores = score(folder, datasets[role].name, configs, datasets[role].split_protocol, frame_cache, frames)
+        ref = datasets[role]
+        scores = score(folder, ref.name, configs, ref.split_protocol, settings.frame_cache, frames)
         record["test"].update({result_key(role, config): metrics for config, metrics in scores.items()})
     if missing or renamed:
         write_text_atomically(results, json.dumps(record, indent=2, default=str))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dataset_script.schema import IDENTITY_SPLIT_PREFIX, QUALITIES
 from training.experiments.across_datasets import CROSS_EXPERIMENTS, TABLE2_METHODS
-from training.experiments.cells import DatasetRef, Experiment
+from training.experiments.cells import DatasetRef, Experiment, RunSettings
 from training.experiments.grid import run
 from training.experiments.paper import EXPERIMENTS, MINI_COUNTS, PAPER_COUNTS, QUICK_MODELS
 
@@ -147,4 +147,5 @@ def run_experiment(args: ExperimentArguments) -> dict:
     # the repo is only read when the protocol was not given
     protocol = args.split_protocol or _split_protocol(args.dataset_name, _repo_configs(args.dataset_name)[0],
                                                       args.scale)  # fmt: skip
-    return run(experiment, args.scale, args.dataset_name, protocol, args.seed, args.output_dir, frame_cache, others)
+    settings = RunSettings(args.scale, args.dataset_name, protocol, args.seed, args.output_dir, frame_cache, others)
+    return run(experiment, settings)

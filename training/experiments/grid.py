@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dataset_script.files import write_text_atomically
 from dataset_script.schema import QUALITIES
-from training.experiments.cells import Cell, DatasetRef, Experiment, run_cell
+from training.experiments.cells import Cell, Experiment, RunSettings, run_cell
 from training.records import package_versions, save_figure_atomically
 from training.tables import columns, markdown_table
 
@@ -85,27 +85,19 @@ def plot(experiment: Experiment, outcomes: list[tuple[Cell, dict]], path: Path) 
     return save_figure_atomically(draw(experiment, outcomes), path)
 
 
-def run(
-    experiment: Experiment,
-    scale: str,
-    dataset: str,
-    split_protocol: str,
-    seed: int,
-    out: Path,
-    frame_cache: Path | None = None,
-    others: dict[str, DatasetRef] | None = None,
-) -> dict:
-    """Every cell of the experiment (trained unless done before), then its table, plot and record. ``others``: the
-    datasets that the cross-dataset experiments name by role besides the main one."""
+def run(experiment: Experiment, settings: RunSettings) -> dict:
+    """Every cell of the experiment (trained unless done before), then its table, plot and record, written into
+    ``settings.output_dir``."""
+    out = settings.output_dir
     out.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for index, cell in enumerate(experiment.cells, 1):
         logger.info("[%s] cell %d/%d: %s", experiment.name, index, len(experiment.cells), cell.name)
-        outcomes.append((cell, run_cell(cell, scale, dataset, split_protocol, seed, out, frame_cache, others)))
+        outcomes.append((cell, run_cell(cell, settings)))
     record = {
-        "experiment": experiment.name, "title": experiment.title, "scale": scale, "dataset": dataset,
-        "split_protocol": split_protocol, "seed": seed, "versions": package_versions(),
-        "others": {role: asdict(ref) for role, ref in (others or {}).items()},
+        "experiment": experiment.name, "title": experiment.title, "scale": settings.scale,
+        "dataset": settings.dataset_name, "split_protocol": settings.split_protocol, "seed": settings.seed,
+        "versions": package_versions(), "others": {role: asdict(ref) for role, ref in settings.others.items()},
         "cells": [{**asdict(cell), "name": cell.name, "test": result["test"]} for cell, result in outcomes],
     }  # fmt: skip
     write_text_atomically(out / f"{experiment.name}.md", markdown(experiment, outcomes))

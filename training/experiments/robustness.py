@@ -23,10 +23,10 @@ import torch
 from datasets import Dataset, Video
 from tqdm.auto import tqdm
 
-from dataset_script.files import write_text_atomically
+from dataset_script.files import write_bytes_atomically, write_text_atomically
 from dataset_script.frames import FrameSampler, VideoFrames, VideoSource, normalise_frames
 from dataset_script.perturbations import LEVELS, PERTURBATIONS, Perturbation, compress_at_levels
-from training.experiments.cells import Cell, run_cell
+from training.experiments.cells import Cell, RunSettings, run_cell
 from training.records import package_versions, save_figure_atomically
 from training.tables import markdown_table
 
@@ -126,9 +126,8 @@ def reencode_split(split: Dataset, folder: Path, progress: bool) -> dict[str, di
         path = folder / "sources" / f"{key}.mp4"
         if video.get("bytes") is None:
             path = Path(video["path"])  # already a file: encode from it
-        elif not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(video["bytes"])
+        elif not path.exists():  # atomic: a clip cut short by a crash would be re-encoded as it is on a rerun
+            write_bytes_atomically(path, video["bytes"])
         sources[key] = path
     outputs = compress_at_levels(list(sources.values()), folder, progress=progress)
     return {key: outputs[path] for key, path in sources.items()}
@@ -236,10 +235,11 @@ def run_robustness(cfg: RobustnessConfig) -> dict:
     if detector is None:
         cell = Cell(cfg.model, cfg.config, (cfg.config,))
         logger.info("[%s] training %s", NAME, cell.name)
-        result = run_cell(cell, cfg.scale, cfg.dataset_name, cfg.split_protocol, cfg.seed, cfg.output_dir,
-                          cfg.frame_cache)  # fmt: skip
+        settings = RunSettings(cfg.scale, cfg.dataset_name, cfg.split_protocol, cfg.seed, cfg.output_dir,
+                               cfg.frame_cache)  # fmt: skip
+        result = run_cell(cell, settings)
         cells.append({**asdict(cell), "name": cell.name, "test": result["test"]})
-        detector = cfg.output_dir / "cells" / cell.name
+        detector = settings.cell_dir(cell)
     scores = score_perturbations(cfg, detector)
     record = {
         "experiment": NAME, "title": TITLE, "scale": cfg.scale, "dataset": cfg.dataset_name,
