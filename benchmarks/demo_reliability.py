@@ -4,8 +4,8 @@
 
 Each run is the demo's training exactly as ``make demo`` runs it (``train.py --preset demo``), in a fresh process,
 with its own seed and an empty frame cache, tested on raw, c23 and c40. It prints each run's test metrics and wall
-time, then how many runs reached the target raw test video accuracy. A benchmark, not a test: it takes about three
-minutes a run on 2 CPU cores. Without ``--dataset`` it makes and builds the default mini first.
+time, then how many runs reached each quality's bar on test video accuracy (``TARGETS``). A benchmark, not a test:
+it takes about five minutes a run on 2 CPU cores. Without ``--dataset`` it makes and builds the default mini first.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = 0.95
-QUALITIES = ("raw", "c23", "c40")
+TARGETS = {"raw": 0.95, "c23": 0.95, "c40": 0.80}
+"""Each quality's bar on test video accuracy, for a detector trained on raw: c40 loses the most detail."""
+QUALITIES = tuple(TARGETS)
 METRICS = ("frame_accuracy", "video_accuracy", "video_auc")
 
 
@@ -71,20 +72,22 @@ def main(argv: list[str] | None = None) -> int:
         dataset = args.dataset.resolve() if args.dataset else build_default_mini(scratch)
         print(f"demo training on {dataset}, {args.runs} runs, model {args.model or 'of the demo preset'}", flush=True)
         print("seed | " + " | ".join(f"{q} frame acc / video acc / video AUC" for q in QUALITIES) + " | wall s")
-        reached, walls = 0, []
+        reached, walls = dict.fromkeys(QUALITIES, 0), []
         for seed in range(args.first_seed, args.first_seed + args.runs):
             results, wall = one_run(dataset, seed, scratch, args.model)
             walls.append(wall)
             test = results["test"]
             cells = [" / ".join(f"{test[q][metric]:.3f}" for metric in METRICS) for q in QUALITIES]
-            reached += test["raw"]["video_accuracy"] >= TARGET
+            for quality, target in TARGETS.items():
+                reached[quality] += test[quality]["video_accuracy"] >= target
             print(f"{seed:4d} | " + " | ".join(cells) + f" | {wall:.0f}", flush=True)
         walls.sort()
+        counts = ", ".join(f"{quality} >= {TARGETS[quality]} in {reached[quality]}" for quality in QUALITIES)
         print(
-            f"{reached} of {args.runs} runs reached raw test video accuracy >= {TARGET} (median wall "
-            f"{walls[len(walls) // 2]:.0f} s, max {walls[-1]:.0f} s, process start and tests included)"
+            f"test video accuracy of {args.runs} runs: {counts} (median wall {walls[len(walls) // 2]:.0f} s, max "
+            f"{walls[-1]:.0f} s, process start and tests included)"
         )
-        return 0 if reached == args.runs else 1
+        return 0 if all(count == args.runs for count in reached.values()) else 1
     finally:
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)

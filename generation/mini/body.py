@@ -9,7 +9,7 @@ import torch
 from .drawing import ellipse, paint, soft
 
 if TYPE_CHECKING:
-    from .face import Identity
+    from .identity import Identity
 
 
 SHOULDERS_TOP = 0.85
