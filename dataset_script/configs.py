@@ -102,8 +102,13 @@ def write_configs(
     Each clip is stored once per quality, however many configurations and splits hold it. The clips of a quality are
     grouped by where they belong (their membership: every (configuration, split) pair that holds them, a paper split
     and an identity split alike, and their label), each group is written once under ``data/<quality>/``, and every
-    split of a configuration lists the groups it holds: ``raw`` lists them all, ``raw-blink`` its action's fakes and
-    the groups of the reals it draws. Rows of a split come group by group, each group sorted by video id."""
+    split of a configuration lists the groups it holds: ``raw-blink`` its action's fakes and the groups of the reals
+    it draws, ``raw`` every group, by one pattern per cell of splits (``_patterns``). Rows of a split come group by
+    group, each group sorted by video id.
+
+    Where reals are drawn for many subsets (a real release's per-action configurations draw each real for about one
+    action in ten), the groups are many and small: the price of storing each clip once with exactly the rows of the
+    paper's rule."""
     # A staging folder left by an interrupted run may hold shards of another shape; the split patterns would match
     # them too, so the rows are always written afresh (the videos beside them are what reruns reuse).
     shutil.rmtree(staging / DATA_FOLDER, ignore_errors=True)
@@ -120,31 +125,52 @@ def write_configs(
     groups: dict[tuple[str, int, tuple[tuple[str, str], ...]], list[Clip]] = {}
     for (quality, video_id), member_of in sorted(memberships.items()):
         groups.setdefault((quality, by_id[video_id].label, tuple(sorted(member_of))), []).append(by_id[video_id])
-    data_files: dict[str, dict[str, list[str]]] = {spec.name: {} for spec in specs}
+    held: dict[str, dict[str, list[tuple[str, str, str]]]] = {spec.name: {} for spec in specs}
+    cell_stems: dict[tuple[str, str], list[str]] = {}  # (quality, cell) -> the stems of its groups
     counts: dict[str, dict[str, tuple[int, int]]] = {spec.name: {} for spec in specs}
     for quality, label, member_of in tqdm(sorted(groups, key=_group_order), desc="packing", unit="group",
                                           disable=not progress):  # fmt: skip
         members = groups[quality, label, member_of]
-        stem = group_stem(member_of, label)
+        cell, stem = group_cell(member_of), group_stem(member_of, label)
         shards = write_split_shards(_shard_rows(members, quality, staging), staging, quality, stem)
         size = sum(shard.stat().st_size for shard in shards)
+        cell_stems.setdefault((quality, cell), []).append(stem)
         for name, split_name in member_of:
-            data_files[name].setdefault(split_name, []).append(shard_pattern(quality, stem))
+            held[name].setdefault(split_name, []).append((quality, cell, stem))
             rows, num_bytes = counts[name].get(split_name, (0, 0))
             counts[name][split_name] = (rows + len(members), num_bytes + size)
-    configs = [
-        ConfigFiles(spec.name, dict(sorted(data_files[spec.name].items(), key=lambda item: _split_order(item[0]))))
-        for spec in specs
-    ]
+    configs = []
+    for spec in specs:
+        data_files = {split_name: _patterns(stems, cell_stems) for split_name, stems in held[spec.name].items()}
+        configs.append(ConfigFiles(spec.name, dict(sorted(data_files.items(), key=lambda item: _split_order(item[0])))))
     return configs, {spec.name: counts[spec.name] for spec in specs}
+
+
+def _patterns(stems: list[tuple[str, str, str]], cell_stems: dict[tuple[str, str], list[str]]) -> list[str]:
+    """A split's ``data_files``: one pattern for each cell whose every group it holds (a quality's whole
+    configuration: ``data/raw/train~identity_test-*``, which matches no other cell's stems), else one per group."""
+    patterns = []
+    for quality, cell, stem in stems:
+        whole = [(quality, cell, other) for other in cell_stems[quality, cell]]
+        if set(whole) <= set(stems):
+            pattern = shard_pattern(quality, cell)
+            if pattern not in patterns:
+                patterns.append(pattern)
+        else:
+            patterns.append(shard_pattern(quality, stem))
+    return patterns
+
+
+def group_cell(member_of: tuple[tuple[str, str], ...]) -> str:
+    """The splits a group's clips are in, as one ``cell_name``: every group of a cell starts its stem with it."""
+    return cell_name(sorted({split for _, split in member_of}, key=_split_order))
 
 
 def group_stem(member_of: tuple[tuple[str, str], ...], label: int) -> str:
     """The file stem of one group of clips: its splits (``cell_name``), its label, and a digest of its whole
     membership, so two groups never share a stem and no group's ``shard_pattern`` matches another's shards."""
-    splits = sorted({split for _, split in member_of}, key=_split_order)
     digest = stable_hash(repr(member_of)) % 16**8
-    return f"{cell_name(splits)}-{LABEL_NAMES[label]}-{digest:08x}"
+    return f"{group_cell(member_of)}-{LABEL_NAMES[label]}-{digest:08x}"
 
 
 def _group_order(group: tuple[str, int, tuple[tuple[str, str], ...]]) -> tuple:

@@ -453,6 +453,8 @@ def test_every_configuration_holds_its_rows_and_each_clip_is_stored_once_per_qua
                 for video_id, label, action_, quality_ in zip(*table.to_pydict().values(), strict=True)
             )
             assert held == _expected_rows(rows, quality, action or None, entry["split"]), (name, entry["split"])
+            if not action:  # a quality's whole configuration names each cell of splits by one pattern
+                assert not any("-real-" in pattern or "-fake-" in pattern for pattern in entry["path"]), name
     for quality in QUALITIES:
         stored = [
             video_id
