@@ -1,6 +1,7 @@
 """Does ``make demo``'s training give a working detector every time? Run it N times and count.
 
     python -m benchmarks.demo_reliability --runs 10 [--dataset demo_output/deepfake_mnist_plus] [--model NAME]
+        [any train.py argument over the preset, e.g. --augment false]
 
 Each run is the demo's training exactly as ``make demo`` runs it (``train.py --preset demo``), in a fresh process,
 with its own seed and an empty frame cache, tested on raw, c23 and c40. It prints each run's test metrics and wall
@@ -38,7 +39,7 @@ def build_default_mini(scratch: Path) -> Path:
     return repo
 
 
-def one_run(dataset: Path, seed: int, scratch: Path, model: str | None) -> tuple[dict, float]:
+def one_run(dataset: Path, seed: int, scratch: Path, model: str | None, overrides: list[str]) -> tuple[dict, float]:
     out, cache = scratch / f"run-{seed}", scratch / f"frame-cache-{seed}"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)  # an empty cache: the first epoch decodes, as in a first demo
@@ -47,6 +48,7 @@ def one_run(dataset: Path, seed: int, scratch: Path, model: str | None) -> tuple
             "--seed", str(seed), "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
     if model:
         argv += ["--model_name_or_path", model]
+    argv += overrides
     started = time.perf_counter()
     finished = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -57,24 +59,32 @@ def one_run(dataset: Path, seed: int, scratch: Path, model: str | None) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Any other flag is train.py's, over the demo preset's: --augment false, --num_train_epochs 10.",
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--first_seed", type=int, default=1)
     parser.add_argument("--dataset", type=Path, help="a built dataset repo; default: make and build the default mini")
     parser.add_argument("--model", help="another model than the demo preset's")
     parser.add_argument("--scratch", type=Path, help="where runs go (default: a temporary folder, removed after)")
-    args = parser.parse_args(argv)
+    args, overrides = parser.parse_known_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="demo-reliability-"))
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         dataset = args.dataset.resolve() if args.dataset else build_default_mini(scratch)
-        print(f"demo training on {dataset}, {args.runs} runs, model {args.model or 'of the demo preset'}", flush=True)
+        recipe = f"the demo preset{' with ' + ' '.join(overrides) if overrides else ''}"
+        print(
+            f"demo training on {dataset}, {args.runs} runs, model {args.model or 'of the demo preset'}, "
+            f"recipe {recipe}",
+            flush=True,
+        )
         print("seed | " + " | ".join(f"{q} frame acc / video acc / video AUC" for q in QUALITIES) + " | wall s")
         reached, walls = dict.fromkeys(QUALITIES, 0), []
         for seed in range(args.first_seed, args.first_seed + args.runs):
-            results, wall = one_run(dataset, seed, scratch, args.model)
+            results, wall = one_run(dataset, seed, scratch, args.model, overrides)
             walls.append(wall)
             test = results["test"]
             cells = [" / ".join(f"{test[q][metric]:.3f}" for metric in METRICS) for q in QUALITIES]

@@ -24,12 +24,16 @@ from .common import raw_clips
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "detector"
 
 
-def test_clips(repo: Path, folder: Path) -> dict[str, list[tuple[Path, str]]]:
+def test_clips(repo: Path, folder: Path, source: Path | None = None) -> dict[str, list[tuple[Path, str]]]:
     """Group name -> (clip, true label) of the identity-test split (the paper's split where the build made none);
-    the released crops are written out of the repo's shards into ``folder`` unless the build kept them."""
+    the released crops are written out of the repo's shards into ``folder`` unless the build kept them. The whole
+    frames come from ``source`` (the mini the repo was built from; default: the source its build recorded)."""
     rows = list(csv.DictReader((repo / "splits.csv").open()))
     column = "identity_split" if any(row.get("identity_split") for row in rows) else "split"
-    source = Path(json.loads((repo / "build_info.json").read_text())["config"]["source"])
+    # the build records its source as it was given: a relative one is relative to where the build ran
+    source = source or Path(json.loads((repo / "build_info.json").read_text())["config"]["source"])
+    if not (source / FULL_FRAMES_FOLDER).is_dir():
+        print(f"no {FULL_FRAMES_FOLDER}/ under {source}: no whole frames to try (give the mini with --mini)")
     groups: dict[str, list[tuple[Path, str]]] = {"real crops": [], "fake crops": [], "real whole frames": []}
     for label in ("real", "fake"):
         groups[f"{label} crops"] = [(clip, label) for clip in raw_clips(repo, folder, label=label, split="test")]
@@ -44,6 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=Path("demo_output/deepfake_mnist_plus"))
     parser.add_argument("--model", default="demo_output/detector")
+    parser.add_argument(
+        "--mini",
+        type=Path,
+        help="the mini the dataset was built from, for its whole frames "
+        "(default: the source in the dataset's build_info.json)",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(SPACE))
     from clip_check import ClipChecker
@@ -51,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     checker = ClipChecker([args.model], cam_frames=1)
     print("| clips | n | video accuracy | framing taken | fake score (min-max) |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="space-verdicts-") as folder:
-        for name, clips in test_clips(args.dataset, Path(folder)).items():
+        for name, clips in test_clips(args.dataset, Path(folder), args.mini).items():
             if not clips:
                 print(f"| {name} | 0 | - | - | - |")
                 continue
