@@ -125,3 +125,16 @@ class UploadAugment:
 
 
 UPLOADS = UploadAugment()
+
+
+def describe_augmentation(augment: bool) -> str:
+    """What a model card records of the training augmentation: "none", or each step's probability and range."""
+    if not augment:
+        return "none"
+    u = UPLOADS
+    return (f"reframe p{u.reframe_probability} zoom {u.zoom_range[0]}-{u.zoom_range[1]} shift <= {u.max_shift} px, "
+            f"rescale p{u.rescale_probability} x{u.scale_range[0]}-{u.scale_range[1]}, "
+            f"H.264 p{u.reencode_probability} CRF {u.crf_range[0]}-{u.crf_range[1]}, "
+            f"blur p{u.blur_probability} sigma {u.blur_sigma_range[0]}-{u.blur_sigma_range[1]}, "
+            f"noise p{u.noise_probability} std {u.noise_std_range[0]}-{u.noise_std_range[1]}; "
+            "then mirror and colour gains")  # fmt: skip

@@ -376,6 +376,7 @@ def test_the_card_says_the_mini_is_synthetic_and_records_a_fitted_temperature(sm
     assert (provenance["config"], provenance["split_protocol"]) == ("raw", "identity")
     assert "its verdict on a real person's video means nothing" in card.text
     assert "- bf16: True" in card.text and "- precision: bf16 autocast, fp32 weights, channels_last" in card.text
+    assert "- upload_augmentation: none" in card.text  # the smoke preset does not augment, and the card says so
     results = {(r.dataset_config, r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
     assert ("raw", "identity_test", "video_auc") in results
     calibration = card.data.calibration

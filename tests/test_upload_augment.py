@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from dataset_script.frames import FrameCache, FrameSampler
-from dataset_script.upload_augment import UPLOADS, UploadAugment, reencode
+from dataset_script.upload_augment import UPLOADS, UploadAugment, describe_augmentation, reencode
 from tests.factories import make_clip
 
 NOTHING = UploadAugment(reframe_probability=0, rescale_probability=0, reencode_probability=0, blur_probability=0,
@@ -69,3 +69,11 @@ def test_the_sampler_augments_whole_crops_and_caches_them_as_decoded(tmp_path):
     assert plain.sample(mini_clip).shape == augmented.sample(mini_clip).shape == (2, 3, 32, 32)
     assert {folder.name for folder in (tmp_path / "cache").iterdir()} == {"as-decoded", FrameCache.geometry(cfg)}
     assert not FrameSampler(cfg, frames_per_video=2, augment=True).train  # evaluation never augments
+
+
+def test_the_model_cards_line_names_each_steps_probability_and_range():
+    line = describe_augmentation(True)
+    for probability in (UPLOADS.reframe_probability, UPLOADS.rescale_probability, UPLOADS.reencode_probability):
+        assert f"p{probability}" in line
+    assert f"CRF {UPLOADS.crf_range[0]}-{UPLOADS.crf_range[1]}" in line
+    assert describe_augmentation(False) == "none"

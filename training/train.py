@@ -36,6 +36,7 @@ from dataset_script.faces import dataset_face_crop
 from dataset_script.files import write_text_atomically
 from dataset_script.frames import FrameCache, FrameSampler, collate_frames, keep_freed_memory
 from dataset_script.schema import QUALITIES
+from dataset_script.upload_augment import describe_augmentation
 from modeling import PAPER_MODELS, DetectorInfo, detector, fake_probability, save_detector, timm_model_of, wrap
 from training.arguments import (
     DataArguments,
@@ -274,7 +275,7 @@ def train(
         recipe = {key: getattr(training_args, key) for key in RECIPE_KEYS}
         recipe.update(frames_per_video=data_args.frames_per_video, loss=model_args.loss,
                       paper_input_size=PAPER_MODELS.get(info.name, "n/a"), preset=run_args.preset,
-                      precision=precision)  # fmt: skip
+                      precision=precision, upload_augmentation=describe_augmentation(data_args.augment))  # fmt: skip
         card = ModelCard(
             model_id=push_to or output.name, architecture=info.name, input_size=info.input_size,
             crop_pct=info.crop_pct, init=info.init,
