@@ -55,6 +55,7 @@ def test_dmplus_lists_every_command_and_starts_without_torch():
     assert imported.stderr.strip() == "False"
 
 
+@pytest.mark.slow  # starts an interpreter per command
 def test_a_dmplus_command_is_its_module():
     by_dmplus = subprocess.run([str(DMPLUS), "build", "--help"], capture_output=True, text=True, check=True)
     by_module = subprocess.run([sys.executable, "-m", "dataset_script.build", "--help"], capture_output=True,

@@ -107,6 +107,7 @@ def test_source_features_computed_once_serve_a_batch_of_driving_frames(networks)
     assert torch.allclose(per_frame, batched, atol=1e-4)
 
 
+@pytest.mark.slow  # animates a clip twice at full size (about 8 s)
 def test_batched_animation_equals_the_per_frame_loop(networks):
     from generation.fomm.animate import AnimationOptions, animate, per_frame_reference
 

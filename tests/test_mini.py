@@ -199,6 +199,7 @@ def _digest(folder):
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.mp4")}
 
 
+@pytest.mark.slow  # makes a mini twice (about 15 s)
 def test_same_seed_gives_byte_identical_videos(tmp_path):
     tiny = MiniSize(identities=3, frames=4)
     first = generate(tmp_path / "a", tiny, seed=5, workers=1, progress=False)

@@ -43,6 +43,7 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow  # makes the TPS twin of the smoke mini (about 10 s)
 def test_same_plan_as_the_keypoint_animator_same_reals_other_fakes(tps_mini, tmp_path, one_thread):
     manifest = read_manifest(tps_mini)
     plans = plan_clips(TINY, SEED)  # the keypoint animator's files, pairs and seeds (its manifest, test_mini)
@@ -61,6 +62,7 @@ def test_same_plan_as_the_keypoint_animator_same_reals_other_fakes(tps_mini, tmp
         assert same == (plan.label == "real"), plan.file
 
 
+@pytest.mark.slow  # makes the TPS twin of the smoke mini (about 10 s)
 def test_the_same_seed_gives_byte_identical_tps_fakes(tps_mini, tmp_path, one_thread):
     fakes = [plan for plan in plan_clips(TINY, SEED) if plan.label == "fake"][:3]
     for plan in fakes:
@@ -121,6 +123,7 @@ def test_occluded_regions_are_filled_with_the_surroundings_not_left_black():
     assert (hidden.std((2, 3)) < 0.3 * seen.std((2, 3))).all()  # and no copied texture
 
 
+@pytest.mark.slow  # makes the TPS twin of the smoke mini (about 10 s)
 def test_tps_fakes_of_every_action_are_whole_faces_that_mtcnn_finds(tps_mini):
     from dataset_script.faces import FaceDetector
 
@@ -142,6 +145,7 @@ def test_an_open_mouth_clip_at_full_size_has_no_holes():
     assert dark.max() < 0.002
 
 
+@pytest.mark.slow  # makes the TPS twin of the smoke mini (about 10 s)
 def test_built_rows_name_tpsmm_for_fakes(tps_mini, tmp_path):
     from dataset_script.build import BuildConfig, build
 

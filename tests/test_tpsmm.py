@@ -221,6 +221,7 @@ def test_batched_animation_equals_the_per_frame_loop():
     assert (avd - looped[:2]).abs().max() > 1e-3  # a different mode moves differently
 
 
+@pytest.mark.slow  # animates at full size in two precisions
 def test_bf16_keeps_the_frames_within_40_db_of_fp32_because_keypoints_tps_and_blending_stay_fp32(networks):
     """The keypoints, the thin-plate solves and the softmax that blends the motions stay float32 under autocast;
     the hourglass and the inpainting network run bf16 channels_last, as on a CPU with native bf16."""
