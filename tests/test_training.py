@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForImageClassification
 
 from dataset_script.faces import FaceCropRecord
@@ -268,6 +269,24 @@ def test_training_saves_a_detector_with_test_metrics_that_loads_in_transformers_
 def _train_command(repo: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, str(TRAIN_SCRIPT), "--preset", "smoke", "--dataset_name", str(repo), *TINY,
             "--output_dir", str(out), "--test_config_names", "none", *extra]  # fmt: skip
+
+
+def test_one_seed_trains_one_detector_and_another_seed_another(smoke_mini_repo, tmp_path):
+    """--seed fixes the new weights as well as the data's draws: two runs of one seed give the same detector (to a
+    float tolerance: the same kernels on the same machine, which PyTorch does not promise bit-identical), another
+    seed another detector. Unseeded, the model was made before the Trainer seeded anything."""
+
+    def trained(seed: int, name: str) -> dict[str, torch.Tensor]:
+        out = tmp_path / name
+        main(_train_command(smoke_mini_repo, out, "--max_steps", "2", "--eval_strategy", "no", "--save_strategy",
+                            "no", "--seed", str(seed))[2:])  # fmt: skip
+        return load_file(out / "model.safetensors")
+
+    first, again, other = trained(7, "first"), trained(7, "again"), trained(8, "other")
+    assert first.keys() == again.keys() == other.keys()
+    for key in first:
+        torch.testing.assert_close(again[key], first[key], rtol=0, atol=1e-6, msg=f"{key} differs under one seed")
+    assert max(float((other[key].float() - first[key].float()).abs().max()) for key in first) > 1e-2
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers import EvalPrediction, Trainer, TrainingArguments, enable_full_determinism, set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -206,6 +206,12 @@ def train(
         training_args.report_to = []
 
     subset = Subset(data_args.max_fake_videos, data_args.real_fake_ratio, data_args.train_action)
+    # seeded before the model is made, not only when the Trainer is: a new classifier's weights (and a random-init
+    # backbone's) are drawn here, and unseeded they made every run of one --seed a different detector
+    if training_args.full_determinism:
+        enable_full_determinism(training_args.seed)
+    else:
+        set_seed(training_args.seed)
     model, info = build_detector(model_args)
     pretrained_cfg = info.pretrained_cfg(model)
     logger.info("model %s, input %d, %s weights%s", info.name, info.input_size, info.init,
