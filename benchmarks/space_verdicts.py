@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         "(default: the source in the dataset's build_info.json)",
     )
     args = parser.parse_args(argv)
+    if not (args.dataset / "splits.csv").is_file():
+        parser.error(f"{args.dataset} is not a built dataset (no splits.csv): give --dataset, the folder "
+                     "dataset_script.build wrote (make demo's is demo_output/deepfake_mnist_plus)")  # fmt: skip
     sys.path.insert(0, str(SPACE))
     from clip_check import ClipChecker
 
