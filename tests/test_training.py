@@ -25,7 +25,7 @@ from modeling import PAPER_MODELS
 from tests.factories import make_clip
 from tests.hub_stand_in import StandIn
 from training.arguments import parse_arguments
-from training.data import MixedQualitySampler, Subset, load_split, quality_columns, subset_indices
+from training.data import MixedQualitySampler, Subset, load_split, quality_columns, subset_indices, with_sampling
 from training.train import main, mse_loss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,6 +178,40 @@ def test_mixed_quality_gives_each_draw_a_random_quality(built_repo):
     mixer(rows)
     assert {item.split(":")[0] for item in seen} == set(quality_columns(mixed))
     assert [int(item.split(":")[1]) for item in seen] == list(range(200))  # each row keeps its own video
+
+
+class _RecordingSampler:
+    """Stands in for a FrameSampler: records which quality's file each row was read from."""
+
+    video_column = "video"
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        self.seen.extend(video["path"].split("/")[0] for video in batch["video"])  # <quality>/<action>/<name>.mp4
+        return batch
+
+
+def test_mixed_quality_validation_reads_each_video_at_one_quality_balanced_by_class(built_repo):
+    validation = load_split(str(built_repo), "mixed", "validation")
+    recorder = _RecordingSampler()
+    fixed = with_sampling(validation, recorder, fixed_quality=True)
+    for row in range(len(fixed)):  # one epoch, a row at a time
+        fixed[row]
+    first = list(recorder.seen)
+    recorder.seen.clear()
+    fixed[:]  # another epoch, in one batch this time
+    assert recorder.seen == first  # the same video at the same quality, however it is batched
+    for label in (0, 1):
+        qualities = [quality for quality, of in zip(first, validation["label"], strict=True) if of == label]
+        counts = [qualities.count(q) for q in ("raw", "c23", "c40")]
+        assert max(counts) - min(counts) <= 1, counts  # each quality a third of each class
+    drawn = _RecordingSampler()
+    randomly = with_sampling(validation, drawn)
+    for _ in range(5):
+        randomly[:]
+    assert len(set(drawn.seen)) == 3 and drawn.seen[: len(first)] != drawn.seen[len(first) : 2 * len(first)]
 
 
 def test_splits_are_loaded_once_per_build_and_anew_after_a_rebuild(tmp_path, release_copy):

@@ -94,29 +94,52 @@ def quality_columns(dataset: Dataset) -> list[str]:
     return [_QUALITY_COLUMN.format(q) for q in QUALITIES if _QUALITY_COLUMN.format(q) in dataset.column_names]
 
 
+_FIXED_PICK = "_quality_pick"
+
+
+def fixed_quality_picks(dataset: Dataset, qualities: int) -> list[int]:
+    """One quality per video for validation: each class's videos, in id order, take the qualities in turn, so each
+    quality holds a third of the reals and a third of the fakes, the same in every process, epoch and run."""
+    video_ids, labels = dataset["video_id"], dataset["label"]
+    picks, taken = [0] * len(dataset), {}
+    for row in sorted(range(len(dataset)), key=video_ids.__getitem__):
+        picks[row] = taken.get(labels[row], 0) % qualities
+        taken[labels[row]] = taken.get(labels[row], 0) + 1
+    return picks
+
+
 @dataclass
 class MixedQualitySampler:
-    """Wraps a FrameSampler: each row is read at a quality drawn anew every time it is drawn (paper Table 5)."""
+    """Wraps a FrameSampler: each row is read at a quality drawn anew every time it is drawn (paper Table 5), or,
+    with ``fixed``, at the quality ``fixed_quality_picks`` gave each video, for validation: a loss that compares epochs
+    must see the same clips every epoch, and a random draw per epoch would pick the epoch that drew the easy ones."""
 
     sampler: FrameSampler
     columns: list[str]
     generator: torch.Generator | None = None
+    fixed: bool = False
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         rows = len(batch[self.columns[0]])
-        picks = torch.randint(len(self.columns), (rows,), generator=self.generator).tolist()
+        if self.fixed:
+            picks = batch[_FIXED_PICK]
+        else:
+            picks = torch.randint(len(self.columns), (rows,), generator=self.generator).tolist()
         chosen = [batch[self.columns[pick]][row] for row, pick in enumerate(picks)]
-        rest = {key: values for key, values in batch.items() if key not in self.columns}
+        rest = {key: values for key, values in batch.items() if key not in (*self.columns, _FIXED_PICK)}
         return self.sampler({**rest, self.sampler.video_column: chosen})
 
 
-def with_sampling(dataset: Dataset, sampler: FrameSampler) -> Dataset:
-    """The dataset with videos left undecoded (the sampler opens them) and the sampler, or mixer, as transform."""
+def with_sampling(dataset: Dataset, sampler: FrameSampler, fixed_quality: bool = False) -> Dataset:
+    """The dataset with videos left undecoded (the sampler opens them) and the sampler, or mixer, as transform;
+    ``fixed_quality``: a mixed-quality dataset's videos each at one quality, the same every time (validation)."""
     columns = quality_columns(dataset) or [sampler.video_column]
     for column in columns:
         dataset = dataset.cast_column(column, Video(decode=False))
     if len(columns) > 1:
-        return dataset.with_transform(MixedQualitySampler(sampler, columns))
+        if fixed_quality:
+            dataset = dataset.add_column(_FIXED_PICK, fixed_quality_picks(dataset, len(columns)))
+        return dataset.with_transform(MixedQualitySampler(sampler, columns, fixed=fixed_quality))
     return dataset.with_transform(sampler)
 
 

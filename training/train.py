@@ -244,7 +244,7 @@ def train(
         model=wrapped,
         args=training_args,
         train_dataset=with_sampling(train, train_sampler),
-        eval_dataset=with_sampling(validation, eval_sampler),
+        eval_dataset=with_sampling(validation, eval_sampler, fixed_quality=True),
         data_collator=frames_and_labels,
         compute_metrics=compute_metrics,
         compute_loss_func=mse_loss if model_args.loss == "mse" else None,
