@@ -13,8 +13,10 @@ from training.calibration import (
     calibrated_probability,
     expected_calibration_error,
     fake_margin,
+    fit_decision_offset,
     fit_temperature,
     margin_from_probability,
+    shift_decision,
 )
 
 
@@ -89,3 +91,32 @@ def test_outputs_that_know_nothing_are_scaled_to_one_half(caplog):
     temperature = fit_temperature(margin, labels)
     assert temperature == pytest.approx(TEMPERATURE_BOUNDS[1]) and "upper bound" in caplog.text
     assert np.abs(calibrated_probability(margin, temperature) - 0.5).max() < 0.02
+
+
+# --- the decision offset ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("true_offset", [-1.5, 0.0, 2.0])
+def test_the_offset_fit_finds_where_the_decision_belongs(true_offset):
+    """Frames exactly calibrated at margin m, seen through a detector that adds ``true_offset`` to every margin: the
+    fit finds where a frame is as likely real as fake, the added offset, which temperature scaling cannot move."""
+    margin, labels = calibrated_frames()
+    assert fit_decision_offset(margin + true_offset, labels) == pytest.approx(true_offset, abs=0.1)
+
+
+def test_separated_frames_put_the_decision_in_the_middle_of_the_gap():
+    margin = np.array([-3.0, -1.0, 2.0, 5.0])
+    assert fit_decision_offset(margin, np.array([0, 0, 1, 1])) == pytest.approx(0.5)  # between -1 and 2
+    assert fit_decision_offset(margin + 4.0, np.array([0, 0, 1, 1])) == pytest.approx(4.5)  # reals raised: so is it
+    with pytest.raises(ValueError, match="real \\(0\\) and fake \\(1\\) frames, both"):
+        fit_decision_offset(margin, np.array([1, 1, 1, 1]))
+
+
+def test_moving_the_decision_lowers_every_margin_by_the_offset():
+    torch.manual_seed(0)
+    head, features = torch.nn.Linear(16, 2), torch.randn(64, 16)
+    before = fake_margin(head(features).detach())
+    shift_decision(head, 1.25)
+    torch.testing.assert_close(fake_margin(head(features).detach()), before - 1.25, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="two-class bias"):
+        shift_decision(torch.nn.Linear(16, 2, bias=False), 1.0)

@@ -324,6 +324,30 @@ def test_one_seed_trains_one_detector_and_another_seed_another(smoke_mini_repo, 
 
 
 @pytest.mark.slow
+def test_the_decision_offset_moves_the_saved_head_and_only_the_head(built_repo, tmp_path):
+    """--fit_decision_offset: one seed trains the same detector with and without it, and the saved weights differ
+    by the recorded offset in the head's biases alone, fitted on validation clips at every quality."""
+
+    def trained(name: str, *extra: str) -> tuple[dict[str, torch.Tensor], Path]:
+        out = tmp_path / name
+        main(_train_command(built_repo, out, "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no",
+                            "--seed", "3", *extra)[2:])  # fmt: skip
+        return load_file(out / "model.safetensors"), out
+
+    plain, _ = trained("plain")
+    moved, out = trained("moved", "--fit_decision_offset", "true")
+    offset = json.loads((out / "config.json").read_text())["decision_offset"]
+    calibration = json.loads((out / "results.json").read_text())["calibration"]
+    assert calibration["decision_offset"] == offset != 0
+    assert "at raw, c23, c40" in calibration["offset_fitted_on"]
+    changed = [key for key in plain if not torch.allclose(moved[key], plain[key], rtol=0, atol=1e-6)]
+    assert len(changed) == 1 and changed[0].endswith("fc.bias"), changed  # MesoInception-4's classifier
+    change = moved[changed[0]].double() - plain[changed[0]].double()
+    assert float(change[1] - change[0]) == pytest.approx(-offset, abs=1e-5)  # fake minus real margin: down by it
+    assert "Decision offset: the head's biases were moved by" in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_mini_repo, tmp_path, caplog):
     out = tmp_path / "killed"
     slow = ["--max_steps", "12", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "no",

@@ -46,6 +46,13 @@ class ModelArguments:
         default="cross_entropy",
         metadata={"help": "mse: mean squared error on the fake probability, MesoNet's original objective"},
     )
+    fit_decision_offset: bool = field(
+        default=False,
+        metadata={"help": "after training, move the head's decision to where the validation clips at every quality "
+                          "of the dataset (raw, c23, c40) are best told apart (Platt scaling's offset); the test "
+                          "metrics, the saved detector and so the Space decide there. Off: the network's own "
+                          "decision, as the paper reports it"},
+    )  # fmt: skip
     channels_last: bool | None = field(
         default=None,
         metadata={"help": "channels_last memory format; default: on where training runs in bf16 (oneDNN's bf16 "

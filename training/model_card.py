@@ -260,6 +260,12 @@ class ModelCard:
                      f"config.json), fitted on {calibration.fitted_on} by minimising their negative log-likelihood. "
                      "The fake probability of a frame is softmax(logits / T)[fake]; predictions, and so accuracy "
                      "and AUC, do not change. The test metrics above are of the unscaled outputs."]  # fmt: skip
+        if calibration.decision_offset is not None:
+            lines += ["", f"Decision offset: the head's biases were moved by {calibration.decision_offset:.4f} in "
+                          f"logit margin (`decision_offset` in config.json) before testing, fitted on "
+                          f"{calibration.offset_fitted_on} (Platt scaling's offset, `--fit_decision_offset`): a "
+                          "frame is called fake where it is more likely fake than real across those qualities. "
+                          "The weights hold it; the test metrics above are of the moved decision."]  # fmt: skip
         if calibration.test_ece:
             lines += ["", "| test set | ECE before | ECE after |", "|---|---|---|"]
             lines += [f"| {config} | {ece['before']:.4f} | " + (f"{ece['after']:.4f}" if "after" in ece else "n/a")

@@ -13,6 +13,8 @@ test configuration is scored with ``test_frames_per_video`` (32) evenly spaced f
 ``README.md`` model card.
 A temperature fitted on the validation frames' logits calibrates the outputs: ``config.json`` records it as
 ``calibration_temperature`` and the card gives the test frames' expected calibration error before and after.
+With ``--fit_decision_offset``, the head's decision is first moved to where the validation
+clips at every quality are best told apart, before anything is tested or saved.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
+from datasets import concatenate_datasets
 from transformers import EvalPrediction, Trainer, TrainingArguments, enable_full_determinism, set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -46,7 +49,7 @@ from training.arguments import (
     describe_precision,
     parse_arguments,
 )
-from training.calibration import Calibration, calibrate
+from training.calibration import Calibration, calibrate, fake_margin, fit_decision_offset, shift_decision
 from training.data import MIXED, Subset, apply_subset, class_counts, load_split, split_name, with_sampling
 from training.evaluation import predict_splits
 from training.metrics import accuracy, auc
@@ -144,6 +147,34 @@ def calibrate_on_validation(trainer: Trainer, split: str, frames_per_video: int)
     fitted_on = (f"{len(logits)} frames of the validation split `{split}` ({frames_per_video} evenly spaced per "
                  "video)")  # fmt: skip
     return calibrate(logits, output.label_ids, fitted_on)
+
+
+def move_decision_on_validation(
+    trainer: Trainer, data_args: DataArguments, sampler: FrameSampler
+) -> tuple[float, str] | None:
+    """``--fit_decision_offset``: the offset fitted on the validation clips at every quality the dataset has, moved
+    into the head (every process must call it: predict gathers). Each quality is what an upload may have been
+    through, so the decision sits where degraded real clips are still called real as often as the data allows."""
+    split = split_name("validation", data_args.split_protocol)
+    parts = {}
+    for quality in QUALITIES:
+        try:
+            parts[quality] = load_split(data_args.dataset_name, quality, split)
+        except ValueError as error:  # a dataset without this quality: fit on the others
+            logger.warning("decision offset: no %s validation clips (%s)", quality, error)
+    validation = concatenate_datasets(list(parts.values())) if parts else None
+    if validation is None or len(set(validation["label"])) < 2:
+        logger.warning("decision offset: the validation clips do not hold both classes; the decision stays at 0")
+        return None
+    trainer.compute_metrics = None  # the logits are all we need
+    output = trainer.predict(with_sampling(validation, sampler), metric_key_prefix="offset")
+    margin = fake_margin(torch.as_tensor(output.predictions).float())
+    offset = fit_decision_offset(margin, output.label_ids)
+    shift_decision(timm_model_of(trainer.model).get_classifier(), offset)
+    fitted_on = (f"{len(margin)} frames of the validation split `{split}` at {', '.join(parts)} "
+                 f"({sampler.frames_per_video} evenly spaced per video)")  # fmt: skip
+    logger.info("decision offset: %.4f fitted on %s, moved into the head", offset, fitted_on)
+    return offset, fitted_on
 
 
 def record_in_config(output: Path, values: dict) -> None:
@@ -250,8 +281,12 @@ def train(
         compute_loss_func=mse_loss if model_args.loss == "mse" else None,
     )
     train_result = trainer.train(resume_from_checkpoint=resume_from)
+    # the offset first: the temperature is then fitted to the outputs the saved detector gives
+    moved = move_decision_on_validation(trainer, data_args, eval_sampler) if model_args.fit_decision_offset else None
     calibration = calibrate_on_validation(trainer, split_name("validation", data_args.split_protocol),
                                           data_args.eval_frames_per_video)  # fmt: skip
+    if moved is not None and calibration is not None:
+        calibration.decision_offset, calibration.offset_fitted_on = moved
     output = Path(training_args.output_dir)
     test_metrics: dict[str, dict[str, float]] = {}
     summary: dict = {}
@@ -271,6 +306,8 @@ def train(
                 logger.info("test %s: ECE %s", config, ", ".join(f"{k} {v:.4f}" for k, v in ece.items()))
         save_detector(detector_model, info, output)
         record_temperature(output, calibration)
+        if moved is not None:  # already in the weights: a record of how far the decision was moved, for readers
+            record_in_config(output, {"decision_offset": moved[0]})
         # the crop its training clips were cut with, and its own input transform: the Space and evaluation of
         # whole-frame videos cut faces exactly so (dataset_script.faces.crop_clip)
         transform = input_transform(pretrained_cfg)
