@@ -61,7 +61,8 @@ def one_run(dataset: Path, seed: int, scratch: Path, model: str | None, override
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Any other flag is train.py's, over the demo preset's: --augment false, --num_train_epochs 10.",
+        epilog="Any other flag is train.py's, over the demo preset's: --augment false, --num_train_epochs 10, "
+        "--fit_decision_offset true.",
     )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--first_seed", type=int, default=1)
