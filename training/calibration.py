@@ -53,35 +53,47 @@ def calibrated_probability(margin: np.ndarray | torch.Tensor, temperature: float
     return torch.sigmoid(margin / temperature).numpy()
 
 
-def fit_temperature(margin: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, max_iter: int = 100) -> float:
-    """The T that minimises the negative log-likelihood of ``labels`` (real 0, fake 1) under ``sigmoid(margin / T)``.
-
-    LBFGS on log T: T stays positive without a constraint, and the NLL is smooth and one-dimensional there.
-    """
+def _margins_and_labels(margin, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 tensors of one margin per 0/1 label, or a ValueError saying what is wrong."""
     margin = torch.as_tensor(np.asarray(margin, dtype=np.float64))
     labels = torch.as_tensor(np.asarray(labels, dtype=np.float64))
     if margin.ndim != 1 or margin.shape != labels.shape:
         raise ValueError(f"need one margin per label, got shapes {tuple(margin.shape)} and {tuple(labels.shape)}")
     if margin.numel() == 0:
-        raise ValueError("cannot fit a temperature on no frames")
+        raise ValueError("cannot fit a calibration on no frames")
     if not set(labels.unique().tolist()) <= {0.0, 1.0}:
         raise ValueError("labels must be 0 (real) or 1 (fake)")
+    return margin, labels
+
+
+def _fit_scaling(margin: torch.Tensor, labels: torch.Tensor, with_offset: bool, max_iter: int) -> tuple[float, float]:
+    """(T, b) minimising the negative log-likelihood of ``labels`` under ``sigmoid((margin - b) / T)``, b held at 0
+    unless ``with_offset``. LBFGS on log T: T stays positive without a constraint, and the NLL is smooth there."""
     low, high = (math.log(bound) for bound in TEMPERATURE_BOUNDS)
-    if bool(((margin > 0) == (labels == 1)).all()):
-        # the NLL then falls for ever as T shrinks: any T we returned would be a claim the data cannot back
-        raise SeparatedFrames(f"all {margin.numel()} frames are classified correctly, so they cannot tell how sure "
-                              "the detector should be: no temperature fits them")  # fmt: skip
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+    offset = torch.zeros((), dtype=torch.float64, requires_grad=with_offset)
+    parameters = [log_t, offset] if with_offset else [log_t]
+    optimizer = torch.optim.LBFGS(parameters, lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(margin / log_t.clamp(low, high).exp(), labels)
+        loss = F.binary_cross_entropy_with_logits((margin - offset) / log_t.clamp(low, high).exp(), labels)
         loss.backward()
         return loss
 
     optimizer.step(closure)
-    temperature = float(log_t.detach().clamp(low, high).exp())
+    return float(log_t.detach().clamp(low, high).exp()), float(offset.detach())
+
+
+def fit_temperature(margin: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, max_iter: int = 100) -> float:
+    """The T that minimises the negative log-likelihood of ``labels`` (real 0, fake 1) under ``sigmoid(margin / T)``."""
+    margin, labels = _margins_and_labels(margin, labels)
+    if bool(((margin > 0) == (labels == 1)).all()):
+        # the NLL then falls for ever as T shrinks: any T we returned would be a claim the data cannot back
+        raise SeparatedFrames(f"all {margin.numel()} frames are classified correctly, so they cannot tell how sure "
+                              "the detector should be: no temperature fits them")  # fmt: skip
+    temperature, _ = _fit_scaling(margin, labels, with_offset=False, max_iter=max_iter)
+    low, high = (math.log(bound) for bound in TEMPERATURE_BOUNDS)
     if math.log(temperature) >= high - 1e-6:
         logger.warning("the temperature fit stopped at its upper bound, T = %g: the outputs tell these frames' "
                        "classes apart no better than chance, so every calibrated probability is about 0.5",
@@ -102,28 +114,13 @@ def fit_decision_offset(
     test clips almost perfectly (video AUC >= 0.99 at c40, under a zoom or blur) and still calls real clips fake,
     because a degradation raises every real clip's margin: what is wrong is where the decision sits, not the ranking.
     """
-    margin = torch.as_tensor(np.asarray(margin, dtype=np.float64))
-    labels = torch.as_tensor(np.asarray(labels, dtype=np.float64))
-    if margin.ndim != 1 or margin.shape != labels.shape:
-        raise ValueError(f"need one margin per label, got shapes {tuple(margin.shape)} and {tuple(labels.shape)}")
-    if not set(labels.unique().tolist()) == {0.0, 1.0}:
+    margin, labels = _margins_and_labels(margin, labels)
+    if set(labels.unique().tolist()) != {0.0, 1.0}:
         raise ValueError("an offset needs real (0) and fake (1) frames, both")
     highest_real, lowest_fake = float(margin[labels == 0].max()), float(margin[labels == 1].min())
     if highest_real < lowest_fake:
         return (highest_real + lowest_fake) / 2
-    low, high = (math.log(bound) for bound in TEMPERATURE_BOUNDS)
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    offset = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t, offset], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.binary_cross_entropy_with_logits((margin - offset) / log_t.clamp(low, high).exp(), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return float(offset.detach())
+    return _fit_scaling(margin, labels, with_offset=True, max_iter=max_iter)[1]
 
 
 def shift_decision(classifier: torch.nn.Module, offset: float, fake_index: int = FAKE) -> None:
