@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from dataset_script.frames import FrameSampler, VideoFrames
-from dataset_script.perturbations import LEVELS, PERTURBATIONS, compress_at_levels
+from dataset_script.perturbations import LEVELS, PERTURBATIONS, compress_at_levels, separable_gaussian
 from training.experiments.command import main
 from training.experiments.report import build_report
 from training.experiments.robustness import PerturbedFrameSampler
@@ -64,6 +64,21 @@ def test_a_seed_gives_the_same_frames(frames, name):
     assert torch.equal(perturbation(frames, 3, seeded(7)), perturbation(frames, 3, seeded(7)))
     if name in RANDOM:
         assert not torch.equal(perturbation(frames, 3, seeded(7)), perturbation(frames, 3, seeded(8)))
+
+
+@pytest.mark.parametrize("sigma, half", [(0.5, 1), (1.0, 3), (2.5, 7)])
+def test_the_separable_blur_is_the_two_dimensional_gaussian(sigma, half):
+    # the blur is computed as sums of shifted rows then columns (for speed); the reference is one 2-D convolution
+    # with the outer product of the normalised taps
+    pixels = torch.rand(2, 3, 24, 20, generator=seeded(1)) * 255
+    taps = torch.exp(-0.5 * (torch.arange(2 * half + 1, dtype=torch.float64) - half).square() / sigma**2)
+    taps /= taps.sum()
+    kernel = torch.outer(taps, taps).float().expand(3, 1, -1, -1)
+    padded = torch.nn.functional.pad(pixels, (half,) * 4, mode="reflect")
+    reference = torch.nn.functional.conv2d(padded, kernel, groups=3)
+    blurred = separable_gaussian(pixels, sigma, half, "reflect")
+    assert blurred.shape == pixels.shape
+    torch.testing.assert_close(blurred, reference, atol=1e-3, rtol=0)
 
 
 def test_levels_and_inputs_outside_the_protocol_are_refused(frames):

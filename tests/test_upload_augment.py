@@ -4,10 +4,12 @@ says, and the sampler applies it to whole crops before the model's own resize an
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 
 from dataset_script.frames import FrameCache, FrameSampler
-from dataset_script.upload_augment import UPLOADS, UploadAugment, describe_augmentation, reencode
+from dataset_script.upload_augment import KERNELS, UPLOADS, UploadAugment, describe_augmentation, reencode, resize
 from tests.factories import make_clip
 
 NOTHING = UploadAugment(reframe_probability=0, rescale_probability=0, reencode_probability=0, blur_probability=0,
@@ -52,6 +54,31 @@ def test_each_step_changes_the_fine_structure_as_an_upload_would():
         assert 15 < psnr(changed, frames) < 60, name  # changed, and still the same picture
     zoomed = steps["reframe"](frames, torch.Generator().manual_seed(1))
     assert zoomed.float().std() > 0  # an edge-padded crop of the frame, not a blank
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_resizing_on_uint8_resamples_as_the_float_kernels_do(kernel):
+    # the augmentation resamples uint8 frames on PyTorch's uint8 kernels for speed; they must be the same
+    # resampling as the float kernels (antialiased where the kernel allows), up to rounding
+    frames = face_like(size=96)
+    for size in (72, 128):
+        antialias = kernel in ("bilinear", "bicubic")
+        reference = F.interpolate(frames.float(), size=(size, size), mode=kernel, antialias=antialias,
+                                  align_corners=False if antialias else None)  # fmt: skip
+        resized = resize(frames, size, kernel)
+        assert resized.dtype == torch.uint8 and resized.shape == (4, 3, size, size)
+        assert (resized.float() - reference.clamp(0, 255)).abs().mean() < 0.6, (kernel, size)
+
+
+def test_the_reframe_only_tightens_the_crop():
+    # a bright ring at the crop's border: any zoom-out or large shift would leave it in view, a tighter crop
+    # pushes it out past the frame
+    frames = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    frames[..., :, :2] = frames[..., :, -2:] = frames[..., :2, :] = frames[..., -2:, :] = 255
+    reframe = replace(NOTHING, reframe_probability=1.0, max_shift=0)
+    for seed in range(8):
+        reframed = reframe(frames, torch.Generator().manual_seed(seed))
+        assert reframed.float().mean() <= frames.float().mean() + 1e-6, seed
 
 
 def test_a_reencode_keeps_the_picture_closer_the_lower_its_crf():
