@@ -11,6 +11,7 @@ from . import (
     space_latency,
     tpsmm_animation,
     training_throughput,
+    upload_augment,
 )
 
 if __name__ == "__main__":
@@ -20,6 +21,7 @@ if __name__ == "__main__":
     face_crops.main([])
     mini_generation.main()
     training_throughput.main([])
+    upload_augment.main([])
     fomm_animation.main([])
     tpsmm_animation.main([])
     generation_scaling.main([])
