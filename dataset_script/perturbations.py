@@ -137,15 +137,18 @@ def gaussian_blur(frames: torch.Tensor, kernel: float, generator: torch.Generato
     return to_uint8(separable_gaussian(frames.float(), size / 6, half, "reflect"))
 
 
-def separable_gaussian(pixels: torch.Tensor, sigma: float, half: int, pad_mode: str) -> torch.Tensor:
+def separable_gaussian(pixels: torch.Tensor, sigma: float, half: int, pad_mode: str,
+                       memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:  # fmt: skip
     """Float frames (N, C, H, W) blurred by a Gaussian of ``sigma`` cut at ``half`` pixels each side, padded with
-    ``pad_mode`` (F.pad's), along rows and then columns."""
+    ``pad_mode`` (F.pad's), along rows and then columns, the convolutions run on ``memory_format``.
+
+    Depthwise convolutions run several times faster on channels-last memory than on NCHW on a CPU (measured:
+    ``benchmarks/upload_augment.py``, whose baseline passes ``torch.contiguous_format``); decoded frames are
+    channels-last already, the frame cache's are not."""
     size, channels = 2 * half + 1, pixels.shape[1]
     taps = torch.exp(-0.5 * (torch.arange(size, dtype=torch.float32) - half).square() / sigma**2)
     taps /= taps.sum()
-    # depthwise convolutions run several times faster on channels-last memory than on NCHW on a CPU (measured:
-    # benchmarks/upload_augment.py); decoded frames are channels-last already, the frame cache's are not
-    pixels = F.pad(pixels.contiguous(memory_format=torch.channels_last), (half, half, half, half), mode=pad_mode)
+    pixels = F.pad(pixels.contiguous(memory_format=memory_format), (half, half, half, half), mode=pad_mode)
     pixels = F.conv2d(pixels, taps.view(1, 1, 1, size).repeat(channels, 1, 1, 1), groups=channels)
     return F.conv2d(pixels, taps.view(1, 1, size, 1).repeat(channels, 1, 1, 1), groups=channels)
 

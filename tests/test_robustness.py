@@ -68,17 +68,18 @@ def test_a_seed_gives_the_same_frames(frames, name):
 
 @pytest.mark.parametrize("sigma, half", [(0.5, 1), (1.0, 3), (2.5, 7)])
 def test_the_separable_blur_is_the_two_dimensional_gaussian(sigma, half):
-    # the blur is computed as sums of shifted rows then columns (for speed); the reference is one 2-D convolution
-    # with the outer product of the normalised taps
+    # the blur runs as two 1-D convolutions on channels-last memory (for speed); the reference is one 2-D
+    # convolution with the outer product of the normalised taps, on NCHW memory
     pixels = torch.rand(2, 3, 24, 20, generator=seeded(1)) * 255
     taps = torch.exp(-0.5 * (torch.arange(2 * half + 1, dtype=torch.float64) - half).square() / sigma**2)
     taps /= taps.sum()
     kernel = torch.outer(taps, taps).float().expand(3, 1, -1, -1)
     padded = torch.nn.functional.pad(pixels, (half,) * 4, mode="reflect")
     reference = torch.nn.functional.conv2d(padded, kernel, groups=3)
-    blurred = separable_gaussian(pixels, sigma, half, "reflect")
-    assert blurred.shape == pixels.shape
-    torch.testing.assert_close(blurred, reference, atol=1e-3, rtol=0)
+    for memory_format in (torch.channels_last, torch.contiguous_format):  # the layout changes speed, not values
+        blurred = separable_gaussian(pixels, sigma, half, "reflect", memory_format=memory_format)
+        assert blurred.shape == pixels.shape
+        torch.testing.assert_close(blurred, reference, atol=1e-3, rtol=0)
 
 
 def test_levels_and_inputs_outside_the_protocol_are_refused(frames):
